@@ -1,0 +1,96 @@
+"""The command line: `main(argv) -> int` alone decides what is printed and how zmqrun exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .errors import ExitStatus, TopologyError, ZmqrunError
+
+COMMANDS = ("run", "check", "test", "free", "graph", "schema")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zmqrun",
+        description="Run a ZeroMQ topology described in YAML: zmqrun FILE, or zmqrun COMMAND ...",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run a topology (the default: `zmqrun FILE` is `zmqrun run FILE`)")
+    run.add_argument("file")
+    _output_flags(run)
+    run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
+    run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
+    run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
+    check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
+    check.add_argument("files", nargs="+")
+    check.add_argument("--no-color", action="store_true")
+    return p
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    color = p.add_mutually_exclusive_group()
+    color.add_argument("--no-color", dest="color", action="store_false", default=None, help="never colour")
+    color.add_argument("--color", dest="color", action="store_true", help="colour even when not on a terminal")
+    p.add_argument("--timestamps", action="store_true", help="prefix every line with the time")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+        args_list.insert(0, "run")
+    parser = _parser()
+    if not args_list:
+        parser.print_help(sys.stderr)
+        return ExitStatus.INVALID
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:
+        return ExitStatus.INVALID if exc.code else ExitStatus.OK
+    try:
+        if args.command == "run":
+            from .runner import run_file
+
+            return run_file(args)
+        if args.command == "check":
+            return _check(args)
+        parser.error(f"unknown command {args.command}")
+    except TopologyError as exc:
+        _report_problems(exc)
+        return exc.status
+    except ZmqrunError as exc:
+        print(f"zmqrun: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK
+
+
+def _report_problems(exc: TopologyError) -> None:
+    n = len(exc.problems)
+    for problem in exc.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was started", file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .ports import holders
+    from .report import print_plan
+    from .runner import plan_for
+    from .validate import load_topology
+
+    status = ExitStatus.OK
+    for file in args.files:
+        try:
+            topology = load_topology(file, holder_of=holders)
+        except TopologyError as exc:
+            _report_problems(exc)
+            status = ExitStatus.INVALID
+            continue
+        plan, rundir = plan_for(topology)
+        print_plan(plan, color=False if args.no_color else None)
+        import shutil
+
+        shutil.rmtree(rundir, ignore_errors=True)
+    return status

@@ -1,0 +1,51 @@
+"""The project's exception types and the documented exit statuses of the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    FAILED = 1  # a node failed or an expectation was not met
+    INVALID = 2  # the topology (or the command line) is invalid; nothing was started
+    TIMEOUT = 3  # the expect deadline passed before the outcome was decided
+    PORTS = 4  # a port of the run could not be freed afterwards
+    INTERRUPTED = 130  # stopped by Ctrl-C, SIGTERM or SIGHUP
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a topology file, located by file, line and YAML path."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ZmqrunError(Exception):
+    """Base of every error that the CLI reports as one clear message."""
+
+    status = ExitStatus.FAILED
+
+
+class TopologyError(ZmqrunError):
+    """The topology is invalid; carries every problem found, not just the first."""
+
+    status = ExitStatus.INVALID
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PortError(ZmqrunError):
+    """A port could not be assigned or freed."""
+
+    status = ExitStatus.PORTS

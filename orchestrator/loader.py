@@ -1,0 +1,179 @@
+"""Strict YAML loading: plain data only, every key once, aliases bounded, a line for every path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem, TopologyError
+
+MAX_BYTES = 1 << 20  # a topology is a page of text; a megabyte is already absurd
+MAX_NODES = 50_000  # after alias expansion; stops "billion laughs" documents cheaply
+
+Path_ = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans, so `restart: no` stays the string "no"."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class Document:
+    """A loaded file: plain Python data plus the line where each path starts."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line(self, path: Path_) -> int:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        return Problem(self.file, self.line(path), format_path(path), message)
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.doc = Document(file, None)
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.constructor = _Loader("")
+        self.active: set[int] = set()
+
+    def fail(self, path: Path_, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.doc.file, node.start_mark.line + 1, format_path(path), message))
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig
+        self.doc.lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in self.active:
+            self.fail(path, node, "recursive alias (a value that contains itself)")
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag not in _SCALAR_TAGS:
+                self.fail(path, node, f"unsupported tag {node.tag!r}: only plain data is allowed")
+                return None
+            return self.constructor.construct_object(node, deep=True)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != "tag:yaml.org,2002:seq":
+                    self.fail(path, node, f"unsupported tag {node.tag!r}")
+                    return None
+                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)
+            if node.tag != "tag:yaml.org,2002:map":
+                self.fail(path, node, f"unsupported tag {node.tag!r}")
+                return None
+            return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    value = self.build(source, path)
+                    if isinstance(value, dict):
+                        merged = {**value, **merged}
+                    else:
+                        self.fail(path, source, "a merge key (<<) takes a mapping or a list of mappings")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_TAGS:
+                self.fail(path, key_node, "keys must be plain scalars")
+                continue
+            key = str(self.constructor.construct_object(key_node))
+            if key in out:
+                first = self.doc.lines.get(path + (key,), 0)
+                self.fail(path + (key,), key_node, f"duplicate key {key!r} (first defined on line {first})")
+                continue
+            self.doc.lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, path + (key,))
+        return {**merged, **out}
+
+
+class _TooBig(Exception):
+    pass
+
+
+def load_text(text: str, file: str = "<string>") -> Document:
+    """Parse one YAML document strictly; raise TopologyError with every problem found."""
+    builder = _Builder(file)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise TopologyError([Problem(file, 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise TopologyError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:
+        raise TopologyError([Problem(file, 0, "", f"invalid YAML: {exc}")]) from None
+    if len(nodes) != 1 or nodes[0] is None:
+        what = "is empty" if not nodes or nodes[0] is None else "holds more than one YAML document"
+        raise TopologyError([Problem(file, 1, "", f"file {what}; expected one topology mapping")])
+    try:
+        builder.doc.data = builder.build(nodes[0], ())
+    except _TooBig:
+        raise TopologyError(
+            [Problem(file, 0, "", f"document expands to more than {MAX_NODES} values (alias bomb?)")]
+        ) from None
+    if builder.problems:
+        raise TopologyError(builder.problems)
+    return builder.doc
+
+
+def load_file(path: str | Path) -> Document:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise TopologyError([Problem(str(path), 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TopologyError([Problem(str(path), 0, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TopologyError([Problem(str(path), 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    return load_text(text, str(path))

@@ -1,0 +1,121 @@
+"""The validated topology: frozen dataclasses that the planner and supervisor read."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+
+SOCKET_TYPES = (
+    "PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER",
+    "PULL", "PUSH", "XPUB", "XSUB", "STREAM",
+)  # fmt: skip
+
+# Pairs that libzmq accepts (both directions). A wrong pair connects and then drops every
+# message silently, so it must be refused before anything runs.
+COMPATIBLE = frozenset(
+    frozenset(pair)
+    for pair in [
+        ("PAIR", "PAIR"), ("PUB", "SUB"), ("PUB", "XSUB"), ("XPUB", "SUB"), ("XPUB", "XSUB"),
+        ("REQ", "REP"), ("REQ", "ROUTER"), ("DEALER", "REP"), ("DEALER", "ROUTER"),
+        ("DEALER", "DEALER"), ("ROUTER", "ROUTER"), ("PUSH", "PULL"),
+    ]
+)  # fmt: skip
+
+# Which side of a pair receives the first message: it should be up before the sender starts.
+SENDS_FIRST = {"PUSH", "PUB", "XPUB", "REQ"}
+
+# Built-in proxy devices: the socket types each accepts for its frontend and its backend.
+DEVICES = {
+    "queue": ({"ROUTER"}, {"DEALER"}),
+    "forwarder": ({"XSUB", "SUB"}, {"XPUB", "PUB"}),
+    "streamer": ({"PULL"}, {"PUSH"}),
+}
+
+
+def send_rank(socket_type: str) -> int:
+    """How much a socket type tends to speak first; the quieter peer should start first."""
+    return 2 if socket_type in SENDS_FIRST else 1 if socket_type == "DEALER" else 0
+
+
+def compatible(a: str, b: str) -> bool:
+    return frozenset((a, b)) in COMPATIBLE
+
+
+@dataclass(frozen=True)
+class Socket:
+    name: str
+    type: str
+    bind: bool
+    port: int | None = None  # a fixed port when binding over tcp; None means "assign one"
+    connect: tuple[str, ...] = ()  # "node.socket" references or literal endpoints
+    host: str = "127.0.0.1"
+    transport: str = "tcp"
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Restart:
+    policy: str = "no"  # no | on-failure | always
+    limit: int = 5  # give up after this many restarts within `window`
+    window: float = 60.0
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+
+
+@dataclass(frozen=True)
+class Ready:
+    when: str = "ports"  # ports | started | log | helper
+    log: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    run: tuple[str, ...]  # argv words before placeholders; a single command string if shell
+    shell: bool = False
+    device: str | None = None
+    replicas: int = 1
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    sockets: tuple[Socket, ...] = ()
+    restart: Restart = field(default_factory=Restart)
+    stop_signal: int = int(signal.SIGINT)
+    grace: float = 3.0
+    depends_on: tuple[tuple[str, str], ...] = ()  # (node, condition)
+    ready: Ready = field(default_factory=Ready)
+    stdin: str | tuple[str, ...] | None = None  # None: /dev/null; "inherit"; or lines to feed
+    exit_on_end: bool = False
+    line: int = 0
+
+    def socket(self, name: str) -> Socket | None:
+        return next((s for s in self.sockets if s.name == name), None)
+
+
+@dataclass(frozen=True)
+class Capture:
+    node: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Expect:
+    timeout: float | None = None
+    exit: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    output: tuple[Capture, ...] = ()
+    absent: tuple[Capture, ...] = ()
+    equal: tuple[tuple[Capture, Capture], ...] = ()
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    file: str
+    base_dir: str
+    description: str = ""
+    nodes: tuple[Node, ...] = ()
+    port_range: tuple[int, int] = (20000, 29999)
+    expect: Expect | None = None
+
+    def node(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.name == name), None)

@@ -1,0 +1,183 @@
+"""Helper for node programs run by zmqrun: sockets from the environment, bound or connected and
+configured; a ready signal; a start barrier; and SIGINT/SIGTERM that end the program cleanly.
+
+    from orchestrator.node import Node
+
+    with Node() as node:                       # sockets come from ZMQRUN_SOCKETS
+        tasks = node.socket("tasks")
+        node.ready()
+        while True:
+            msg = node.recv(tasks)             # raises Stopped on SIGINT/SIGTERM; `with` swallows it
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from types import FrameType, TracebackType
+from typing import Any
+
+import zmq
+
+DEFAULT_LINGER_MS = 1000  # finite, so a dead peer never blocks exit; long enough to flush a tail
+
+
+class Stopped(Exception):
+    """Raised inside the node when zmqrun (or the user) asks it to stop."""
+
+
+class Node:
+    def __init__(self, linger_ms: int = DEFAULT_LINGER_MS, environ: dict[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        self.name = env.get("ZMQRUN_NODE", os.path.basename(sys.argv[0]) or "node")
+        self.replica = int(env.get("ZMQRUN_REPLICA", "1"))
+        self.run_id = env.get("ZMQRUN_RUN_ID", "")
+        self.spec: dict[str, dict[str, Any]] = json.loads(env.get("ZMQRUN_SOCKETS", "{}"))
+        self._ready_fd = int(env["ZMQRUN_READY_FD"]) if env.get("ZMQRUN_READY_FD") else None
+        self.linger_ms = linger_ms
+        self.context = zmq.Context()
+        self._sockets: dict[str, zmq.Socket[bytes]] = {}
+        self.stopping = False
+        self._in_poll = False
+        self._closing = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    # ---- sockets --------------------------------------------------------------------------
+
+    def socket(self, name: str, subscribe: str | bytes | None = None) -> zmq.Socket[bytes]:
+        """The declared socket `name`, bound or connected to every endpoint zmqrun assigned.
+        A SUB socket subscribes to `subscribe` (everything when None)."""
+        if name in self._sockets:
+            return self._sockets[name]
+        if name not in self.spec:
+            known = ", ".join(self.spec) or "none (is this running under zmqrun?)"
+            raise KeyError(f"no socket {name!r} declared for node {self.name}; declared: {known}")
+        spec = self.spec[name]
+        sock = self.context.socket(getattr(zmq, spec["type"]))
+        sock.linger = self.linger_ms
+        if spec["type"] == "SUB":
+            topic = subscribe if subscribe is not None else b""
+            sock.setsockopt(zmq.SUBSCRIBE, topic.encode() if isinstance(topic, str) else topic)
+        for endpoint in spec["endpoints"]:
+            (sock.bind if spec["bind"] else sock.connect)(endpoint)
+        self._sockets[name] = sock
+        return sock
+
+    def peers(self, name: str) -> int:
+        """How many peers zmqrun expects on this socket (connecting instances, or endpoints)."""
+        return int(self.spec[name].get("peers", len(self.spec[name]["endpoints"])))
+
+    def wait_for_peers(self, name: str, count: int | None = None, timeout: float = 10.0) -> int:
+        """Start barrier: block until `count` peers (default: all expected) have completed the
+        ZeroMQ handshake on socket `name`, so a PUSH fans out evenly from the first message and
+        a PUB loses nothing to a slow joiner. Returns how many arrived before the timeout."""
+        import time
+
+        from zmq.utils.monitor import recv_monitor_message
+
+        want = self.peers(name) if count is None else count
+        sock = self.socket(name)
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        seen = 0
+        deadline = time.monotonic() + timeout
+        try:
+            while seen < want:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if monitor in self.poll([monitor], left):
+                    event = recv_monitor_message(monitor)
+                    if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                        seen += 1
+            if sock.type == zmq.PUB and seen:
+                # Subscriptions travel after the handshake; give them a moment to land.
+                self.poll([], 0.05)
+        finally:
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        return seen
+
+    # ---- waiting, with signals as a wake-up ----------------------------------------------
+
+    def poll(self, sockets: list[zmq.Socket[bytes]], timeout: float | None = None) -> list[zmq.Socket[bytes]]:
+        """Sockets readable within `timeout` seconds (None: forever); Stopped on a stop signal."""
+        poller = zmq.Poller()
+        for s in sockets:
+            poller.register(s, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        if self.stopping:
+            raise Stopped
+        self._in_poll = True
+        try:
+            events = dict(poller.poll(None if timeout is None else int(timeout * 1000)))
+        finally:
+            self._in_poll = False
+        if self._wake_r in events:
+            self._drain_wake()
+        if self.stopping:
+            raise Stopped
+        return [s for s in sockets if s in events]
+
+    def recv(self, sock: zmq.Socket[bytes], timeout: float | None = None) -> bytes | None:
+        """One message, or None after `timeout` seconds; Stopped on a stop signal."""
+        if self.poll([sock], timeout):
+            return sock.recv()
+        return None
+
+    def recv_string(self, sock: zmq.Socket[bytes], timeout: float | None = None) -> str | None:
+        data = self.recv(sock, timeout)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once to stop."""
+        self.poll([], seconds)
+
+    def ready(self) -> None:
+        """Tell zmqrun this node is ready (for `ready: helper`); harmless otherwise."""
+        if self._ready_fd is not None:
+            try:
+                os.write(self._ready_fd, b"ready\n")
+                os.close(self._ready_fd)
+            except OSError:
+                pass
+            self._ready_fd = None
+
+    # ---- shutdown -------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+        if not self._in_poll and not self._closing:
+            # Blocked in a plain sock.recv() or time.sleep(): end it there, as Ctrl-C would.
+            raise Stopped
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 256):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        self._closing = True
+        for sock in self._sockets.values():
+            sock.close(linger=self.linger_ms)
+        self._sockets.clear()
+        self.context.term()
+        signal.set_wakeup_fd(self._old_wakeup)
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        self.close()
+        return kind is not None and issubclass(kind, (Stopped, KeyboardInterrupt))

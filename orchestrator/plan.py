@@ -1,0 +1,252 @@
+"""From a validated topology to what will run: replicas, ports, endpoints, argv, env, start order.
+
+Pure apart from the port allocator it is given, so it is tested without processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import Node, Socket, Topology, send_rank
+from .ports import PortAllocator
+from .validate import PLACEHOLDER, peers
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One socket of one running instance, with its concrete endpoints."""
+
+    name: str
+    type: str
+    bind: bool
+    endpoints: tuple[str, ...]
+    ports: tuple[int, ...]
+    peers: int = 0  # connecting instances for a binder (by reference), endpoints for a connector
+
+
+@dataclass(frozen=True)
+class Instance:
+    node: Node
+    replica: int  # from 1
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    sockets: tuple[Binding, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.node.name}.{self.replica}"
+
+    @property
+    def listen_ports(self) -> tuple[int, ...]:
+        return tuple(p for b in self.sockets if b.bind for p in b.ports)
+
+    @property
+    def ipc_paths(self) -> tuple[str, ...]:
+        return tuple(e[len("ipc://"):] for b in self.sockets if b.bind for e in b.endpoints if e.startswith("ipc://"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    topology: Topology
+    run_id: str
+    instances: tuple[Instance, ...]
+    waves: tuple[tuple[str, ...], ...]  # node names, in start order; for display
+    after: dict[str, tuple[tuple[str, str], ...]]  # node -> (node it waits for, condition)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(sorted({p for i in self.instances for p in i.listen_ports}))
+
+
+def _bind_endpoint(sock: Socket, port: int | None, rundir: str, node: str, replica: int) -> str:
+    if sock.transport == "ipc":
+        return f"ipc://{rundir}/{node}.{replica}.{sock.name}"
+    host = f"[{sock.host}]" if ":" in sock.host else sock.host
+    return f"tcp://{host}:{port}"
+
+
+def _connect_endpoint(endpoint: str) -> str:
+    """A bind endpoint as a peer should dial it (a wildcard bind is reached on loopback)."""
+    for wildcard in ("tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:"):
+        if endpoint.startswith(wildcard):
+            return "tcp://127.0.0.1:" + endpoint[len(wildcard):]
+    return endpoint
+
+
+def _port_of(endpoint: str) -> int | None:
+    if endpoint.startswith("tcp://"):
+        tail = endpoint.rsplit(":", 1)[-1]
+        return int(tail) if tail.isdigit() else None
+    return None
+
+
+def make_plan(
+    topology: Topology,
+    run_id: str,
+    allocator: PortAllocator,
+    rundir: str,
+    python: str = sys.executable,
+    base_env: dict[str, str] | None = None,
+) -> Plan:
+    base_env = dict(os.environ if base_env is None else base_env)
+    # Nodes see zmqrun's own Python first on PATH, so `python -m ...` finds pyzmq and the helper.
+    base_env["PATH"] = os.pathsep.join([str(Path(python).parent), base_env.get("PATH", os.defpath)])
+    for key in [k for k in base_env if k.startswith("ZMQRUN_")]:
+        del base_env[key]
+    # Bound endpoints first, so that connectors can be resolved in one pass.
+    bound: dict[tuple[str, str], list[str]] = {}
+    for node in topology.nodes:
+        for sock in node.sockets:
+            if sock.bind:
+                for replica in range(1, node.replicas + 1):
+                    port = sock.port if sock.port is not None else (allocator.take() if sock.transport == "tcp" else None)
+                    endpoint = _bind_endpoint(sock, port, rundir, node.name, replica)
+                    bound.setdefault((node.name, sock.name), []).append(endpoint)
+    incoming: dict[tuple[str, str], int] = {}
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for peer, peer_sock in peers(topology, node, sock):
+                key = (peer.name, peer_sock.name)
+                incoming[key] = incoming.get(key, 0) + node.replicas
+    instances = []
+    for node in topology.nodes:
+        for replica in range(1, node.replicas + 1):
+            bindings = []
+            for sock in node.sockets:
+                if sock.bind:
+                    eps: tuple[str, ...] = (bound[(node.name, sock.name)][replica - 1],)
+                else:
+                    eps = tuple(
+                        _connect_endpoint(e) if "://" not in t else t
+                        for t in sock.connect
+                        for e in (bound[tuple(t.split(".", 1))] if "://" not in t else [t])  # type: ignore[index]
+                    )
+                ports = tuple(p for e in eps if (p := _port_of(e)) is not None)
+                count = incoming.get((node.name, sock.name), 0) if sock.bind else len(eps)
+                bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count))
+            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env))
+    after = start_after(topology)
+    return Plan(topology, run_id, tuple(instances), waves(topology, after), after)
+
+
+def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
+              run_id: str, python: str, base_env: dict[str, str]) -> Instance:  # fmt: skip
+    values: dict[str, list[str]] = {
+        "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
+        "run_id": [run_id], "python": [python], "topology": [topology.name],
+    }  # fmt: skip
+    env = dict(base_env)
+    env.update(node.env)
+    env.update(
+        PYTHONUNBUFFERED="1",
+        ZMQRUN_RUN_ID=run_id,
+        ZMQRUN_TOPOLOGY=topology.name,
+        ZMQRUN_NODE=node.name,
+        ZMQRUN_REPLICA=str(replica),
+        ZMQRUN_REPLICAS=str(node.replicas),
+        ZMQRUN_SOCKETS=json.dumps(
+            {b.name: {"type": b.type, "bind": b.bind, "endpoints": list(b.endpoints), "peers": b.peers}
+             for b in bindings},
+            separators=(",", ":"),
+        ),
+    )
+    for b in bindings:
+        key = f"ZMQRUN_SOCKET_{b.name.upper()}"
+        env[f"{key}_TYPE"] = b.type
+        env[f"{key}_MODE"] = "bind" if b.bind else "connect"
+        env[f"{key}_ENDPOINTS"] = " ".join(b.endpoints)
+        env[f"{key}_ENDPOINT"] = b.endpoints[0] if b.endpoints else ""
+        if b.ports:
+            env[f"{key}_PORT"] = str(b.ports[0])
+        values[f"{b.name}.endpoints"] = list(b.endpoints)
+        values[f"{b.name}.endpoint"] = list(b.endpoints[:1])
+        values[f"{b.name}.ports"] = [str(p) for p in b.ports]
+        values[f"{b.name}.port"] = [str(p) for p in b.ports[:1]]
+        values[f"{b.name}.host"] = [b.endpoints[0].split("://", 1)[1].rsplit(":", 1)[0].strip("[]")] if b.ports else []
+    if node.device:
+        argv: tuple[str, ...] = (python, "-m", "orchestrator.nodes.device", node.device)
+    elif node.shell:
+        argv = ("/bin/sh", "-c", render_word(node.run[0], values, quote=True))
+    else:
+        argv = tuple(w for word in node.run for w in render(word, values))
+    cwd = str(Path(topology.base_dir, node.cwd)) if node.cwd else topology.base_dir
+    return Instance(node, replica, argv, tuple(sorted(env.items())), cwd, bindings)
+
+
+def render(word: str, values: dict[str, list[str]]) -> list[str]:
+    """One argv word with placeholders filled; a lone many-valued placeholder gives many words."""
+    m = PLACEHOLDER.fullmatch(word)
+    if m and m.group(1) is not None:
+        return list(values[m.group(1)])
+    return [render_word(word, values)]
+
+
+def render_word(word: str, values: dict[str, list[str]], quote: bool = False) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) is None:
+            return m.group(0)[0]
+        vals = values[m.group(1)]
+        return " ".join(shlex.quote(v) for v in vals) if quote else " ".join(vals)
+
+    return PLACEHOLDER.sub(sub, word)
+
+
+def start_after(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
+    """For each node, the nodes it waits for: its depends_on, and along each socket edge the
+    peer that receives first (the sink before workers before the ventilator), so no first
+    message is lost to a slow joiner or pushed to one worker. Cycles of such data edges
+    (request/reply loops) are broken deterministically; depends_on cycles were refused already."""
+    hard = {n.name: list(n.depends_on) for n in topology.nodes}
+    soft: dict[str, set[str]] = {n.name: set() for n in topology.nodes}
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for peer, peer_sock in peers(topology, node, sock):
+                if peer.name == node.name:
+                    continue
+                mine, theirs = send_rank(sock.type), send_rank(peer_sock.type)
+                # Tie (PAIR, DEALER-DEALER...): the binder goes first.
+                if mine >= theirs:
+                    soft[node.name].add(peer.name)
+                else:
+                    soft[peer.name].add(node.name)
+    order = {n.name: i for i, n in enumerate(topology.nodes)}
+    placed: set[str] = set()
+    result: dict[str, tuple[tuple[str, str], ...]] = {}
+    remaining = [n.name for n in topology.nodes]
+    while remaining:
+        ready = [n for n in remaining if all(d in placed for d, _ in hard[n]) and soft[n] <= placed]
+        if not ready:  # a data cycle: start the earliest node whose hard dependencies are met
+            candidates = [n for n in remaining if all(d in placed for d, _ in hard[n])] or remaining
+            ready = [min(candidates, key=order.__getitem__)]
+        for n in ready:
+            waits = dict(hard[n])
+            for s in sorted(soft[n] & placed, key=order.__getitem__):
+                waits.setdefault(s, "process_ready")
+            result[n] = tuple(waits.items())
+        placed.update(ready)
+        remaining = [n for n in remaining if n not in placed]
+    return result
+
+
+def waves(topology: Topology, after: dict[str, tuple[tuple[str, str], ...]]) -> tuple[tuple[str, ...], ...]:
+    level: dict[str, int] = {}
+
+    def depth(n: str, seen: frozenset[str] = frozenset()) -> int:
+        if n not in level:
+            deps = [d for d, _ in after.get(n, ()) if d not in seen]
+            level[n] = 1 + max((depth(d, seen | {n}) for d in deps), default=-1)
+        return level[n]
+
+    for n in topology.nodes:
+        depth(n.name)
+    out: dict[int, list[str]] = {}
+    for n in topology.nodes:
+        out.setdefault(level[n.name], []).append(n.name)
+    return tuple(tuple(out[k]) for k in sorted(out))
+

@@ -1,0 +1,139 @@
+"""Ports on this machine: who listens, who holds, which are free, and which to hand out."""
+
+from __future__ import annotations
+
+import errno
+import random
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int | None
+    user: str
+    cmdline: str
+    status: str  # LISTEN, ESTABLISHED, ...
+    environ_run: str | None = None  # the ZMQRUN_RUN_ID in its environment, if any
+    create_time: float = 0.0
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid else "an unknown process (no permission to see it)"
+        return f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]"
+
+
+def listening_ports() -> set[int]:
+    """TCP ports with a listening socket, read from /proc (cheap, no process scan)."""
+    ports: set[int] = set()
+    found = False
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            text = Path(name).read_text()
+        except OSError:
+            continue
+        found = True
+        for row in text.splitlines()[1:]:
+            cols = row.split()
+            if len(cols) > 3 and cols[3] == LISTEN:
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    if not found:
+        import psutil
+
+        ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    return ports
+
+
+def can_bind(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listener could take `port` now (SO_REUSEADDR, as libzmq sets it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def port_is_free(port: int) -> bool:
+    return port not in listening_ports() and can_bind(port) and can_bind(port, "0.0.0.0")
+
+
+def holders(port: int) -> list[Holder]:
+    """Every process with a TCP socket on `port` (local side), listeners first."""
+    import psutil
+
+    found: dict[tuple[int | None, str], Holder] = {}
+    for conn in psutil.net_connections("tcp"):
+        if not conn.laddr or conn.laddr.port != port:
+            continue
+        key = (conn.pid, conn.status)
+        if key in found:
+            continue
+        found[key] = describe_pid(conn.pid, conn.status)
+    return sorted(found.values(), key=lambda h: (h.status != "LISTEN", h.pid or 0))
+
+
+def describe_pid(pid: int | None, status: str) -> Holder:
+    import psutil
+
+    if pid is None:
+        return Holder(None, "?", "", status)
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            user = proc.username()
+            cmd = " ".join(proc.cmdline()) or proc.name()
+            created = proc.create_time()
+        try:
+            run = proc.environ().get("ZMQRUN_RUN_ID")
+        except (psutil.AccessDenied, psutil.ZombieProcess):
+            run = None
+        return Holder(pid, user, cmd, status, run, created)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return Holder(pid, "?", "", status)
+
+
+class PortAllocator:
+    """Hands out ports from a range, each at most once per run, starting at a random place
+    so that parallel runs rarely even try the same port."""
+
+    def __init__(
+        self,
+        lo: int,
+        hi: int,
+        is_free: Callable[[int], bool] = port_is_free,
+        reserved: Iterable[int] = (),
+        rng: random.Random | None = None,
+    ):
+        self.lo, self.hi = lo, hi
+        self.is_free = is_free
+        self.given: set[int] = set(reserved)
+        self.cursor = (rng or random.Random()).randint(lo, hi)
+
+    def take(self) -> int:
+        size = self.hi - self.lo + 1
+        for step in range(size):
+            port = self.lo + (self.cursor - self.lo + step) % size
+            if port in self.given or not self.is_free(port):
+                continue
+            self.given.add(port)
+            self.cursor = port + 1
+            return port
+        from .errors import PortError
+
+        raise PortError(f"no free port left in {self.lo}-{self.hi}")
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999

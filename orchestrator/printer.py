@@ -1,0 +1,144 @@
+"""Node output to the terminal: untrusted bytes in, whole sanitised lines out, each prefixed
+with its node's label in a stable colour. Prefixes are styled once; lines go out in chunks."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import sys
+import time
+from typing import BinaryIO
+
+MAX_LINE = 8192  # characters; a longer line is split, so one node cannot exhaust memory
+
+# Terminal control that node output must never pass through: CSI, OSC (title, clipboard),
+# DCS/PM/APC strings, other escapes, C0/C1 controls except tab, and bidi overrides.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?"
+    r"|\x1b.?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)
+
+PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
+           "bright_green", "bright_yellow", "bright_blue", "bright_red")  # fmt: skip
+
+
+def sanitize(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+class LineSplitter:
+    """Splits one stream's bytes into sanitised lines; bounded memory, UTF-8 errors replaced."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes) -> list[str]:
+        text = self._pending + self._decoder.decode(data)
+        if "\n" in text:
+            head, _, self._pending = text.rpartition("\n")
+            lines = sanitize(head).split("\n")
+        else:
+            self._pending, lines = text, []
+        if len(self._pending) > MAX_LINE:
+            cut = len(self._pending) - len(self._pending) % MAX_LINE
+            lines += _pieces(sanitize(self._pending[:cut]))
+            self._pending = self._pending[cut:]
+        if any(len(line) > MAX_LINE for line in lines):
+            lines = [p for line in lines for p in _pieces(line)]
+        return lines
+
+    def flush(self) -> list[str]:
+        """The last line, even without a newline."""
+        text = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return _pieces(sanitize(text)) if text else []
+
+
+def _pieces(line: str) -> list[str]:
+    if len(line) <= MAX_LINE:
+        return [line]
+    return [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
+
+
+def use_color(stream: BinaryIO | None = None, flag: bool | None = None) -> bool:
+    """Colour only on a terminal, never with NO_COLOR set, unless the user insists."""
+    if flag is not None:
+        return flag
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    stream = stream or sys.stdout.buffer
+    try:
+        return os.isatty(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class Printer:
+    """Writes prefixed lines; never raises on a closed pipe (`zmqrun ... | head`)."""
+
+    def __init__(self, out: BinaryIO, labels: list[tuple[str, int]], color: bool, timestamps: bool = False):
+        self.out = out
+        self.color = color
+        self.timestamps = timestamps
+        self.width = max([len(label) for label, _ in labels] + [len("zmqrun")])
+        self._prefix: dict[str, str] = {}
+        for label, index in labels:
+            self._prefix[label] = self._style(label.ljust(self.width) + " | ", PALETTE[index % len(PALETTE)])
+        self._prefix["zmqrun"] = self._style("zmqrun".ljust(self.width) + " | ", "bold")
+        self.broken = False
+
+    def _style(self, text: str, style: str) -> str:
+        if not self.color:
+            return text
+        from rich.color import ColorSystem
+        from rich.style import Style
+
+        return Style.parse(style).render(text, color_system=ColorSystem.STANDARD)
+
+    def _stamp(self) -> str:
+        return time.strftime("%H:%M:%S ") if self.timestamps else ""
+
+    def lines(self, label: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        prefix = self._stamp() + self._prefix[label]
+        self.write(prefix + ("\n" + prefix).join(lines) + "\n")
+
+    def note(self, message: str, style: str | None = None) -> None:
+        """zmqrun's own line. `message` is plain text (node names are already validated)."""
+        body = sanitize(message)
+        if style and self.color:
+            body = self._style(body, style)
+        self.write(self._stamp() + self._prefix["zmqrun"] + body + "\n")
+
+    def write(self, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            self.out.write(text.encode("utf-8", "replace"))
+            self.out.flush()
+        except BrokenPipeError:
+            self._close_broken()
+        except OSError as exc:
+            if exc.errno in (32, 5):  # EPIPE, EIO (terminal gone)
+                self._close_broken()
+            else:
+                raise
+
+    def _close_broken(self) -> None:
+        # Keep tearing down; later writes go nowhere. Point fd 1 at /dev/null so that the
+        # interpreter's own flush at exit does not complain either.
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.out.fileno())
+            os.close(devnull)
+        except (OSError, AttributeError, ValueError):
+            pass

@@ -1,0 +1,144 @@
+"""One node process: spawn it in its own session, signal its whole group, reap orphans."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .plan import Instance
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants of our nodes (double forks, setsid daemons) re-parent to us, so
+    none escapes the final sweep. Linux only; elsewhere the environment marker still finds them."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+@dataclass
+class Spawned:
+    popen: subprocess.Popen[bytes]
+    out_fd: int
+    stdin_fd: int | None = None
+    ready_fd: int | None = None
+    own_group: bool = True
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: bool = False) -> Spawned:
+    """Start one instance: argv (no shell unless asked), own session and process group,
+    stdin from /dev/null unless asked, stdout and stderr into one pipe."""
+    env = dict(instance.env)
+    pass_fds: tuple[int, ...] = ()
+    ready_r = ready_w = None
+    if ready_pipe:
+        ready_r, ready_w = os.pipe()
+        os.set_blocking(ready_r, False)
+        env["ZMQRUN_READY_FD"] = str(ready_w)
+        pass_fds = (ready_w,)
+    if stdin == "inherit":
+        stdin_arg: int | None = None
+    elif stdin is None:
+        stdin_arg = subprocess.DEVNULL
+    else:
+        stdin_arg = subprocess.PIPE
+    try:
+        popen = subprocess.Popen(
+            instance.argv,
+            stdin=stdin_arg,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=instance.cwd,
+            env=env,
+            # An interactive node stays in our foreground group so that it may read the
+            # terminal; every other node gets a session of its own.
+            start_new_session=stdin != "inherit",
+            pass_fds=pass_fds,
+            bufsize=0,
+        )
+    finally:
+        if ready_w is not None:
+            os.close(ready_w)
+    assert popen.stdout is not None
+    out_fd = popen.stdout.fileno()
+    os.set_blocking(out_fd, False)
+    stdin_fd = None
+    if popen.stdin is not None:
+        stdin_fd = popen.stdin.fileno()
+        os.set_blocking(stdin_fd, False)
+    return Spawned(popen, out_fd, stdin_fd, ready_r, own_group=stdin != "inherit")
+
+
+def signal_group(pid: int, sig: int, own_group: bool = True) -> bool:
+    """Send `sig` to the node's process group (its pid), waking it first if it was stopped.
+    A node without a group of its own (stdin: inherit) gets the signal alone."""
+    send = os.killpg if own_group else os.kill
+    try:
+        send(pid, sig)
+        if sig not in (signal.SIGKILL, signal.SIGCONT):
+            send(pid, signal.SIGCONT)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def tree(pid: int) -> list[int]:
+    """The pid and all its live descendants."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return [pid] + [c.pid for c in proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def descendants() -> set[int]:
+    import psutil
+
+    return {c.pid for c in psutil.Process().children(recursive=True)}
+
+
+def kill_pids(pids: list[int]) -> list[int]:
+    killed = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
+def reap_orphans(known: set[int]) -> list[int]:
+    """Reap exited children that are not our nodes (orphans that re-parented to us).
+    Our own nodes are left for Popen.poll(), which records their status."""
+    reaped = []
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return reaped
+        if info is None or info.si_pid == 0:
+            return reaped
+        if info.si_pid in known:
+            return reaped  # the caller polls its Popens; nothing to steal here
+        try:
+            os.waitpid(info.si_pid, os.WNOHANG)
+            reaped.append(info.si_pid)
+        except ChildProcessError:
+            return reaped

@@ -1,0 +1,60 @@
+"""One run of one topology: load, plan, supervise, report; returns the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shutil
+import sys
+import tempfile
+
+from .errors import TopologyError, Problem
+from .model import Topology
+from .plan import Plan, make_plan
+from .ports import PortAllocator, holders
+from .printer import Printer, use_color
+from .validate import load_topology
+
+
+def new_run_id() -> str:
+    return "zr-" + secrets.token_hex(5)
+
+
+def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
+    """Assign ports and render every instance; returns the plan and its private run directory."""
+    run_id = run_id or new_run_id()
+    rundir = tempfile.mkdtemp(prefix=f"zmqrun-{run_id}-")
+    fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
+    allocator = PortAllocator(*topology.port_range, reserved=fixed)
+    return make_plan(topology, run_id, allocator, rundir), rundir
+
+
+def run_file(args: argparse.Namespace) -> int:
+    from .parse import parse_duration
+    from .report import print_outcome
+    from .supervisor import Options, Supervisor
+
+    topology = load_topology(args.file, holder_of=holders)
+    if args.exit_code_from and topology.node(args.exit_code_from) is None:
+        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
+    timeout = None
+    if args.timeout is not None:
+        timeout = parse_duration(args.timeout)
+        if timeout is None:
+            raise TopologyError([Problem("--timeout", 0, "", f"expected a duration such as 30s, got {args.timeout!r}")])
+    plan, rundir = plan_for(topology)
+    try:
+        labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
+        printer = Printer(sys.stdout.buffer, labels, use_color(flag=args.color), args.timestamps)
+        observer = None
+        if topology.expect is not None or timeout is not None:
+            from .expect import Expectations
+
+            observer = Expectations(topology.expect, timeout)
+        options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
+        printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        outcome = Supervisor(plan, printer, options, observer).run()
+        print_outcome(outcome, printer)
+        return outcome.status
+    finally:
+        shutil.rmtree(rundir, ignore_errors=True)

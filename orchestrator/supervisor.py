@@ -1,0 +1,510 @@
+"""The one owner of run state: starts nodes in order, relays their output, restarts by policy,
+stops in waves with escalation, and decides how the run ended. A single selector loop; signal
+handlers only write to a wakeup pipe."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from . import cleanup, process
+from .plan import Instance, Plan
+from .ports import listening_ports
+from .printer import LineSplitter, Printer
+from .restart import decide
+
+DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
+READ_CHUNK = 1 << 16
+
+
+class Observer(Protocol):
+    """Watches the run (the expect block does); may decide it, or name a deadline."""
+
+    deadline: float | None
+
+    def line(self, node: str, text: str) -> None: ...
+    def exited(self, node: str, replica: int, code: int, stopped: bool) -> None: ...
+    def verdict(self, now: float, finished: bool) -> tuple[bool, str] | None: ...
+
+
+@dataclass
+class Proc:
+    inst: Instance
+    state: str = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
+    spawned: process.Spawned | None = None
+    splitter: LineSplitter = field(default_factory=LineSplitter)
+    started: float = 0.0
+    code: int | None = None
+    stop_at: float | None = None  # when the stop signal was sent
+    stage: int = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
+    restarts: list[float] = field(default_factory=list)
+    backoff_until: float = 0.0
+    ended: str = ""
+    failed: bool = False
+    stdin_left: bytes = b""
+    ready_rx: re.Pattern[str] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.spawned is not None and self.code is None
+
+    @property
+    def label(self) -> str:
+        return self.inst.label
+
+
+@dataclass
+class Options:
+    abort_on_failure: bool = False
+    exit_code_from: str | None = None
+
+
+@dataclass
+class Outcome:
+    status: int
+    reason: str
+    procs: list[Proc]
+    leftovers: list[str] = field(default_factory=list)
+
+
+def describe_code(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+class Supervisor:
+    def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
+                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self.plan = plan
+        self.out = printer
+        self.options = options or Options()
+        self.observer = observer
+        self.clock = clock
+        self.procs = [Proc(i) for i in plan.instances]
+        for p in self.procs:
+            if p.inst.node.ready.when == "log" and p.inst.node.ready.log:
+                p.ready_rx = re.compile(p.inst.node.ready.log)
+        self.by_node: dict[str, list[Proc]] = {}
+        for p in self.procs:
+            self.by_node.setdefault(p.inst.node.name, []).append(p)
+        self.sel = selectors.DefaultSelector()
+        self.stopping: str | None = None
+        self.stop_waves = [list(w) for w in reversed(plan.waves)]
+        self.wave = 0
+        self.wave_at = 0.0
+        self.status: int | None = None
+        self.signal_status: int | None = None
+        self.poll_every = 0.005
+        self.baseline: set[int] = set()
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
+        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+        old = {s: signal.signal(s, lambda *_: None) for s in watched}
+        process.become_subreaper()
+        self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
+        try:
+            self._start_eligible()
+            while not self._finished():
+                now = self.clock()
+                timeout = max(0.0, self._next_deadline(now) - now)
+                for key, _ in self.sel.select(timeout):
+                    kind, proc = key.data
+                    if kind == "wake":
+                        self._on_wake(key.fd)
+                    elif kind == "out":
+                        self._read(proc)
+                    elif kind == "ready":
+                        self._on_ready_pipe(proc)
+                    elif kind == "stdin":
+                        self._write_stdin(proc)
+                self._tick()
+            return self._finish()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            signal.set_wakeup_fd(old_wakeup)
+            self.sel.close()
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _next_deadline(self, now: float) -> float:
+        deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
+        for p in self.procs:
+            if p.state == "running" and p.inst.node.ready.when == "ports":
+                deadlines.append(now + self.poll_every)
+            if p.state == "running":
+                deadlines.append(p.started + p.inst.node.ready.timeout)
+            if p.state == "backoff" and not self.stopping:
+                deadlines.append(p.backoff_until)
+            if p.alive and p.stop_at is not None:
+                g = p.inst.node.grace
+                deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + 2))
+        if self.stopping and self.wave < len(self.stop_waves):
+            deadlines.append(self.wave_at + DRAIN)
+        if self.observer and self.observer.deadline is not None and not self.stopping:
+            deadlines.append(self.observer.deadline)
+        return min(deadlines)
+
+    def _finished(self) -> bool:
+        if any(p.alive for p in self.procs):
+            return False
+        if self.stopping:
+            return True
+        if any(p.state in ("waiting", "backoff") for p in self.procs):
+            return False
+        return True
+
+    # ---- events ---------------------------------------------------------------------------
+
+    def _on_wake(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 512)
+        except BlockingIOError:
+            return
+        for signum in data:
+            if signum == signal.SIGCHLD:
+                self._poll_children()
+            elif signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                name = signal.Signals(signum).name
+                if self.stopping:
+                    self.out.note(f"{name} again: forcing, killing every node now", "bold red")
+                    self._force()
+                else:
+                    self.signal_status = 128 + signum
+                    hint = " (press Ctrl+C again to force)" if signum == signal.SIGINT else ""
+                    self._begin_stop(f"received {name}{hint}")
+        self._poll_children()
+
+    def _read(self, p: Proc) -> None:
+        assert p.spawned is not None
+        fd = p.spawned.out_fd
+        if fd < 0:  # closed while draining earlier in this same batch of events
+            return
+        for _ in range(8):  # bounded, so one flooding node cannot starve the others
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._emit(p, p.splitter.flush())
+                self.sel.unregister(fd)
+                os.close(fd)
+                p.spawned.out_fd = -1
+                return
+            self._emit(p, p.splitter.feed(data))
+
+    def _emit(self, p: Proc, lines: list[str]) -> None:
+        if not lines:
+            return
+        self.out.lines(p.label, lines)
+        if p.ready_rx is not None and p.state == "running":
+            if any(p.ready_rx.search(line) for line in lines):
+                self._mark_ready(p, "its ready line appeared")
+        if self.observer:
+            for line in lines:
+                self.observer.line(p.inst.node.name, line)
+
+    def _on_ready_pipe(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.ready_fd is not None
+        try:
+            data = os.read(p.spawned.ready_fd, 64)
+        except BlockingIOError:
+            return
+        if p.state == "running" and data:
+            self._mark_ready(p, "the helper said so")
+        if not data or p.state != "running":
+            self.sel.unregister(p.spawned.ready_fd)
+            os.close(p.spawned.ready_fd)
+            p.spawned.ready_fd = None
+
+    def _write_stdin(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.stdin_fd is not None
+        fd = p.spawned.stdin_fd
+        try:
+            n = os.write(fd, p.stdin_left)
+            p.stdin_left = p.stdin_left[n:]
+        except BlockingIOError:
+            return
+        except OSError:
+            p.stdin_left = b""
+        if not p.stdin_left:
+            self.sel.unregister(fd)
+            os.close(fd)
+            p.spawned.stdin_fd = None
+            assert p.spawned.popen.stdin is not None
+            p.spawned.popen.stdin = None  # closed above; keep Popen from closing it again
+
+    def _poll_children(self) -> None:
+        known = set()
+        for p in self.procs:
+            if p.alive:
+                assert p.spawned is not None
+                code = p.spawned.popen.poll()
+                if code is None:
+                    known.add(p.spawned.pid)
+                else:
+                    self._on_exit(p, code)
+        process.reap_orphans(known)
+
+    # ---- starting -------------------------------------------------------------------------
+
+    def _condition_met(self, dep: str, cond: str) -> bool | None:
+        """True when met, False when it never can be, None while undecided."""
+        procs = self.by_node[dep]
+        if cond == "process_started":
+            return True if all(p.spawned for p in procs) else (False if any(p.state in ("failed", "skipped") for p in procs) else None)
+        if cond == "process_completed_successfully":
+            if all(p.state == "exited" and p.code == 0 for p in procs):
+                return True
+            return False if any(p.state in ("failed", "skipped") for p in procs) else None
+        if all(p.state in ("ready",) or (p.state == "exited" and p.code == 0) for p in procs):
+            return True
+        return False if any(p.state in ("failed", "skipped") for p in procs) else None
+
+    def _start_eligible(self) -> None:
+        if self.stopping:
+            return
+        for p in self.procs:
+            if p.state != "waiting":
+                continue
+            waits = self.plan.after.get(p.inst.node.name, ())
+            met = [self._condition_met(d, c) for d, c in waits]
+            if any(m is False for m in met):
+                blocker = next(d for (d, _), m in zip(waits, met) if m is False)
+                p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
+                self.out.note(f"{p.label} will not start: {blocker} failed before it was ready", "red")
+                continue
+            if all(m is True for m in met):
+                self._spawn(p)
+        if self.options.abort_on_failure and any(p.failed for p in self.procs):
+            self._begin_stop("a node failed (--abort-on-failure)")
+
+    def _spawn(self, p: Proc) -> None:
+        node = p.inst.node
+        try:
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper")
+        except OSError as exc:
+            p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
+            self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {exc.strerror or exc}", "bold red")
+            self._after_failure(p)
+            return
+        p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        p.splitter = LineSplitter()
+        self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
+        if p.spawned.ready_fd is not None:
+            self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
+        if p.spawned.stdin_fd is not None and isinstance(node.stdin, tuple):
+            p.stdin_left = "".join(line + "\n" for line in node.stdin).encode()
+            self.sel.register(p.spawned.stdin_fd, selectors.EVENT_READ | selectors.EVENT_WRITE, ("stdin", p))
+        ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
+        self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
+        if node.ready.when == "started":
+            self._mark_ready(p, "")
+
+    def _mark_ready(self, p: Proc, why: str) -> None:
+        p.state = "ready"
+        if why:
+            self.out.note(f"{p.label} is ready ({why})")
+        self._start_eligible()
+
+    # ---- exits and restarts ---------------------------------------------------------------
+
+    def _on_exit(self, p: Proc, code: int) -> None:
+        p.code = code
+        if p.spawned and p.spawned.out_fd >= 0:
+            self._read(p)  # drain what it wrote before the exit note
+        now = self.clock()
+        stopped = p.stop_at is not None
+        if self.observer:
+            self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
+        if stopped:
+            sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
+            p.state, p.ended = "exited", f"stopped ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+            return
+        decision = decide(p.inst.node.restart, code, p.restarts, now)
+        if decision.restart and not self.stopping:
+            p.state, p.backoff_until = "backoff", now + decision.delay
+            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
+            return
+        p.state = "exited"
+        p.failed = code != 0
+        p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
+        if decision.gave_up:
+            p.failed = True
+        self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
+        name = p.inst.node.name
+        if self.options.exit_code_from == name and self.status is None:
+            self.status = code if code >= 0 else 128 - code
+            self._begin_stop(f"{name} exited (--exit-code-from)")
+        elif p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in self.by_node[name]):
+            self._begin_stop(f"{name} ended (exit_on_end)")
+        if p.failed:
+            self._after_failure(p)
+        self._start_eligible()
+
+    def _after_failure(self, p: Proc) -> None:
+        if self.options.abort_on_failure:
+            self._begin_stop(f"{p.label} failed (--abort-on-failure)")
+
+    # ---- time-driven work -----------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = self.clock()
+        if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
+            listening = listening_ports()
+            for p in self.procs:
+                if p.state == "running" and p.inst.node.ready.when == "ports":
+                    if all(port in listening for port in p.inst.listen_ports) and all(
+                        os.path.exists(path) for path in p.inst.ipc_paths
+                    ):
+                        self._mark_ready(p, "ports listening" if p.inst.listen_ports or p.inst.ipc_paths else "")
+            self.poll_every = min(0.05, self.poll_every * 1.5)
+        for p in self.procs:
+            if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
+                p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
+                self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
+                              f"(waiting for {self._ready_what(p)})", "bold red")  # fmt: skip
+                self.status = self.status if self.status is not None else 1
+                self._begin_stop(f"{p.label} never became ready")
+            if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
+                p.restarts.append(now)
+                self._spawn(p)
+            if p.alive and p.stop_at is not None:
+                self._escalate(p, now)
+        if self.stopping:
+            self._advance_waves(now)
+        if self.observer and not self.stopping:
+            verdict = self.observer.verdict(now, finished=False)
+            if verdict is not None:
+                self._decide(verdict)
+
+    def _ready_what(self, p: Proc) -> str:
+        r = p.inst.node.ready
+        if r.when == "log":
+            return f"a line matching {r.log!r}"
+        if r.when == "helper":
+            return "the node helper to report ready"
+        return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
+
+    def _decide(self, verdict: tuple[bool, str]) -> None:
+        ok, message = verdict
+        self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
+        self.out.note(("expectations met: " if ok else "expectation failed: ") + message, "bold green" if ok else "bold red")
+        self._begin_stop("the expect block is decided")
+
+    # ---- stopping -------------------------------------------------------------------------
+
+    def _begin_stop(self, reason: str) -> None:
+        if self.stopping:
+            return
+        self.stopping = reason
+        self.out.note(f"stopping: {reason}")
+        for p in self.procs:
+            if p.state == "waiting":
+                p.state, p.ended = "skipped", "not started (run stopping)"
+            elif p.state == "backoff":
+                p.state, p.ended = "exited", f"{describe_code(p.code or 0)}; restart cancelled by the stop"
+        self.wave_at = self.clock()
+        self._signal_wave()
+
+    def _signal_wave(self) -> None:
+        names = set(self.stop_waves[self.wave]) if self.wave < len(self.stop_waves) else set()
+        now = self.clock()
+        for p in self.procs:
+            if p.alive and p.stop_at is None and p.inst.node.name in names:
+                assert p.spawned is not None
+                p.stop_at, p.stage = now, 1
+                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
+
+    def _advance_waves(self, now: float) -> None:
+        while self.wave < len(self.stop_waves):
+            names = set(self.stop_waves[self.wave])
+            busy = any(p.alive for p in self.procs if p.inst.node.name in names)
+            if busy and now - self.wave_at < DRAIN:
+                return
+            self.wave += 1
+            self.wave_at = now
+            self._signal_wave()
+
+    def _escalate(self, p: Proc, now: float) -> None:
+        assert p.spawned is not None and p.stop_at is not None
+        grace, waited = p.inst.node.grace, now - p.stop_at
+        sig_name = signal.Signals(p.inst.node.stop_signal).name
+        if p.stage == 1 and waited >= grace / 2 and p.inst.node.stop_signal != signal.SIGTERM:
+            self.out.note(f"{p.label} did not exit {waited:.1f}s after {sig_name}, sending SIGTERM", "yellow")
+            process.signal_group(p.spawned.pid, signal.SIGTERM, p.spawned.own_group)
+            p.stage = 2
+        elif p.stage in (1, 2) and waited >= grace:
+            self.out.note(f"{p.label} did not exit {waited:.1f}s after the stop signal, sending SIGKILL to its tree", "red")
+            self._kill_tree(p)
+            p.stage = 3
+        elif p.stage == 3 and waited >= grace + 2:
+            # Unkillable for now (uninterruptible sleep): report it rather than hang the stop.
+            self.out.note(f"{p.label} (pid {p.spawned.pid}) survived SIGKILL for 2s; giving up on it", "bold red")
+            p.code, p.state, p.failed, p.ended = -9, "exited", True, "could not be killed"
+
+    def _kill_tree(self, p: Proc) -> None:
+        assert p.spawned is not None
+        pids = process.tree(p.spawned.pid)
+        if p.spawned.own_group:
+            process.signal_group(p.spawned.pid, signal.SIGKILL)
+        process.kill_pids(pids)
+
+    def _force(self) -> None:
+        for p in self.procs:
+            if p.alive:
+                if p.stop_at is None:
+                    p.stop_at = self.clock()
+                p.stage = 3
+                self._kill_tree(p)
+        self.wave = len(self.stop_waves)
+
+    # ---- the end --------------------------------------------------------------------------
+
+    def _finish(self) -> Outcome:
+        if self.observer and self.status is None:
+            verdict = self.observer.verdict(self.clock(), finished=True)
+            if verdict is not None:
+                self._decide(verdict)
+        leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
+        for p in self.procs:  # output still buffered in pipes, and last lines without newline
+            if p.spawned and p.spawned.out_fd >= 0:
+                self._read(p)
+                if p.spawned.out_fd >= 0:
+                    self._emit(p, p.splitter.flush())
+                    self.sel.unregister(p.spawned.out_fd)
+                    os.close(p.spawned.out_fd)
+                    p.spawned.out_fd = -1
+            if p.spawned and p.spawned.ready_fd is not None:
+                os.close(p.spawned.ready_fd)
+                p.spawned.ready_fd = None
+        failed = [p.label for p in self.procs if p.failed]
+        if self.signal_status is not None:
+            status, reason = self.signal_status, self.stopping or "interrupted"
+        elif self.status is not None:
+            status, reason = self.status, self.stopping or ""
+        elif failed:
+            status, reason = 1, "failed: " + ", ".join(failed)
+        else:
+            status, reason = 0, self.stopping or "every node finished"
+        if leftovers and status == 0:
+            status = 4
+        return Outcome(status, reason, self.procs, leftovers)

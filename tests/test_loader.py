@@ -1,0 +1,124 @@
+"""Strict loading and field parsing: every bad input gives its message, line and YAML path."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from orchestrator.errors import TopologyError
+from orchestrator.loader import MAX_BYTES, load_text
+from orchestrator.parse import parse
+
+GOOD = """\
+name: t
+nodes:
+  a:
+    run: python3 a.py
+    sockets:
+      out: {type: PUSH, bind: true}
+  b:
+    run: [python3, b.py]
+    sockets:
+      inp: {type: PULL, connect: a.out}
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    try:
+        doc = load_text(textwrap.dedent(text), "t.yaml")
+    except TopologyError as exc:
+        return [str(p) for p in exc.problems]
+    return [str(p) for p in parse(doc)[1]]
+
+
+def test_good_file_has_no_problems():
+    assert problems_of(GOOD) == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("nodes:\n  a: {run: x}\n  a: {run: y}\n", "t.yaml:3 nodes.a: duplicate key 'a' (first defined on line 2)"),
+        ("nodes:\n  a:\n    run: x\n    replica: 2\n", "t.yaml:4 nodes.a.replica: unknown key 'replica' (did you mean 'replicas'?)"),
+        ("nodes:\n  a:\n    run: x\n    replicas: two\n", "t.yaml:4 nodes.a.replicas: expected an integer, got a string"),
+        ("nodes:\n  a:\n    run: x\n    replicas: true\n", "t.yaml:4 nodes.a.replicas: expected an integer, got a boolean"),
+        (
+            "nodes:\n  a:\n    run: x\n    sockets:\n      tasks: {type: PUSHH, bind: true}\n",
+            "t.yaml:5 nodes.a.sockets.tasks.type: unknown socket type 'PUSHH' (expected one of PAIR, PUB, SUB,",
+        ),
+        ("nodes:\n  a:\n    run: x\n    sockets:\n      s: {type: PUSH}\n", "t.yaml:5 nodes.a.sockets.s: a socket has exactly one of 'bind'"),
+        ("nodes:\n  a:\n    run: x\n    sockets:\n      s: {type: PUSH, bind: 70000}\n", "nodes.a.sockets.s.bind: expected true (assign a port) or a port number"),
+        ("nodes:\n  a:\n    run: x\n    sockets:\n      s: {type: PULL, connect: 'tcp://nohost'}\n", "malformed endpoint 'tcp://nohost'"),
+        ("nodes:\n  a:\n    sockets: {}\n", "t.yaml:2 nodes.a: missing required key 'run'"),
+        ("nodes:\n  a:\n    run: 'x \"unclosed'\n", "t.yaml:3 nodes.a.run: cannot split the command into words"),
+        ("nodes:\n  a:\n    run: x\n    grace: soon\n", "t.yaml:4 nodes.a.grace: expected a duration such as 500ms"),
+        ("nodes:\n  a:\n    run: x\n    restart: sometimes\n", "nodes.a.restart: expected no, on-failure or always, got 'sometimes'"),
+        ("nodes:\n  a:\n    run: x\n    stop_signal: SIGFOO\n", "nodes.a.stop_signal: expected one of"),
+        ("nodes:\n  9a: {run: x}\n", "t.yaml:2 nodes.9a: a node name starts with a letter"),
+        ("nodes: {}\n", "nodes: expected a mapping of node names to nodes, with at least one node"),
+        ("name: t\n", "t.yaml:1: missing required key 'nodes'"),
+        ("nodes:\n  a: {run: x}\nexpect:\n  output: {a: '(unclosed'}\n", "t.yaml:4 expect.output.a: invalid regular expression"),
+        ("nodes:\n  a: {run: x}\nports: 100-200\n", "ports: port range 100-200 must lie within 1024-65535"),
+        ("nodes:\n  a: !!python/object:os.system {run: x}\n", "unsupported tag 'tag:yaml.org,2002:python/object:os.system'"),
+        ("nodes:\n  a: {run: !!binary aGVsbG8=}\n", "unsupported tag 'tag:yaml.org,2002:binary'"),
+        ("nodes: [a\n", "t.yaml:2: invalid YAML"),
+        ("nodes:\n  a: {run: x}\n---\nnodes: {}\n", "holds more than one YAML document"),
+        ("", "file is empty"),
+        ("a: &x [1, *x]\n", "recursive alias"),
+    ],
+)
+def test_each_bad_input_is_reported_with_line_and_path(text, expected):
+    found = problems_of(text)
+    assert any(expected in p for p in found), found
+
+
+def test_every_problem_is_reported_at_once():
+    text = """\
+    nodes:
+      a:
+        run: x
+        replica: 2
+        sockets:
+          s: {type: PUSHH, bind: true}
+      b:
+        grace: never
+    """
+    found = problems_of(text)
+    assert len(found) >= 4, found
+    assert [p.split()[0] for p in found] == sorted([p.split()[0] for p in found], key=lambda s: int(s.split(":")[1]))
+
+
+def test_alias_bomb_is_refused_cheaply():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 12):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    lines.append("nodes: {n: {run: x}}")
+    with pytest.raises(TopologyError, match="alias bomb"):
+        load_text("\n".join(lines) + "\n", "bomb.yaml")
+
+
+def test_oversized_text_is_refused():
+    with pytest.raises(TopologyError, match="larger than"):
+        load_text("# " + "x" * MAX_BYTES + "\nnodes: {}\n", "big.yaml")
+
+
+def test_yaml_11_booleans_stay_strings():
+    doc = load_text("nodes:\n  a: {run: x, restart: no}\n", "t.yaml")
+    topology, problems = parse(doc)
+    assert problems == []
+    assert topology.nodes[0].restart.policy == "no"
+
+
+def test_merge_keys_and_aliases_work_for_sharing_settings():
+    text = """\
+    x-common: &common {run: python3 w.py, grace: 2s}
+    nodes:
+      a: {<<: *common, replicas: 2}
+    """
+    doc = load_text(textwrap.dedent(text), "t.yaml")
+    topology, problems = parse(doc)
+    assert problems == []
+    node = topology.nodes[0]
+    assert (node.run, node.grace, node.replicas) == (("python3", "w.py"), 2.0, 2)

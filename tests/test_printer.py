@@ -1,0 +1,62 @@
+"""Node output is untrusted: shown literally, no escapes, bounded, always whole lines."""
+
+from __future__ import annotations
+
+import io
+
+from orchestrator.printer import MAX_LINE, LineSplitter, Printer, sanitize
+
+
+def test_escape_sequences_never_pass():
+    evil = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1bPdcs\x1b\\ok\x9b31m\r\x08\x07"
+    assert sanitize(evil) == "ok31m"
+
+
+def test_markup_is_printed_as_text():
+    out = io.BytesIO()
+    Printer(out, [("a.1", 0)], color=True).lines("a.1", ["[bold red]x[/] and [/bold]"])
+    text = out.getvalue().decode()
+    assert "[bold red]x[/] and [/bold]" in text
+    assert text.count("\x1b[") == 2  # the coloured prefix's own start and reset, nothing else
+
+
+def test_no_colour_means_no_escape_at_all():
+    out = io.BytesIO()
+    printer = Printer(out, [("worker.1", 0), ("sink.1", 1)], color=False)
+    printer.lines("sink.1", ["hello", "world"])
+    assert out.getvalue() == b"sink.1   | hello\nsink.1   | world\n"
+
+
+def test_long_line_is_split_and_memory_stays_bounded():
+    s = LineSplitter()
+    lines = []
+    for _ in range(128):  # 1 MiB with no newline, in 8 KiB chunks
+        lines += s.feed(b"x" * 8192)
+        assert len(s._pending) <= MAX_LINE
+    lines += s.flush()
+    assert sum(map(len, lines)) == 1 << 20
+    assert all(len(line) <= MAX_LINE for line in lines)
+
+
+def test_invalid_utf8_is_replaced_and_split_characters_survive():
+    s = LineSplitter()
+    euro = "€".encode()
+    assert s.feed(b"bad \xff\xfe " + euro[:1]) == []
+    assert s.feed(euro[1:] + b"\n") == ["bad \ufffd\ufffd €"]
+
+
+def test_last_line_without_newline_is_kept():
+    s = LineSplitter()
+    assert s.feed(b"one\ntwo") == ["one"]
+    assert s.flush() == ["two"]
+
+
+def test_closed_pipe_does_not_raise():
+    class Broken(io.BytesIO):
+        def write(self, data):
+            raise BrokenPipeError
+
+    printer = Printer(Broken(), [("a.1", 0)], color=False)
+    printer.lines("a.1", ["x"])
+    printer.note("still fine")
+    assert printer.broken

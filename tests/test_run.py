@@ -1,0 +1,161 @@
+"""Integration: real topologies, real processes on loopback; nothing may be left behind."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import sys
+
+import psutil
+import pytest
+
+from conftest import ROOT, run_marker_pids, wait_for
+
+PY = sys.executable
+
+
+def run_id_of(output: str) -> str:
+    return re.search(r"run (zr-[0-9a-f]+)", output).group(1)
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def ports_of(output: str) -> list[int]:
+    return [int(p) for p in re.findall(r"=tcp://127\.0\.0\.1:(\d+)", output)]
+
+
+def assert_clean(output: str) -> None:
+    run_id = run_id_of(output)
+    assert run_marker_pids(run_id) == []
+    for port in ports_of(output):
+        assert bindable(port), port
+
+
+def test_shipped_pipeline_runs_to_completion(zmqrun):
+    result = zmqrun.run(str(ROOT / "topologies" / "pipeline.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^sink\.1 +\| Total elapsed time: \d+ msec$", out, re.M)
+    assert re.search(r"^sink\.1 +\| results per worker: worker\.1: 50, worker\.2: 50$", out, re.M)
+    starts = [m.group(1) for m in re.finditer(r"started (\w+)\.1", out)]
+    assert starts == ["sink", "worker", "ventilator"]
+    assert_clean(out)
+
+
+STUBBORN = f"""\
+nodes:
+  stubborn:
+    replicas: 3
+    grace: 1s
+    run: [{PY}, -c, "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(600)"]
+  parent:
+    run: [{PY}, -c, "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import os, time; os.setsid(); time.sleep(600)']); print('spawned', flush=True); time.sleep(600)"]
+  server:
+    run: [{PY}, -c, "import zmq, time; s = zmq.Context().socket(zmq.REP); s.bind('tcp://127.0.0.1:{{rep.port}}'); print('bound', flush=True); time.sleep(600)"]
+    sockets:
+      rep: {{type: REP, bind: true}}
+"""
+
+
+def test_ctrl_c_stops_stubborn_nodes_and_escaped_grandchildren(zmqrun):
+    path = zmqrun.write(STUBBORN)
+    proc = zmqrun.start(str(path))
+    lines: list[str] = []
+
+    def seen(text: str) -> bool:
+        while not any(text in line for line in lines):
+            lines.append(proc.stdout.readline())
+        return True
+
+    for text in ("stubborn.3 | up", "parent.1   | spawned", "server.1   | bound"):
+        wait_for(lambda: seen(text), timeout=20)
+    run_id = run_id_of("".join(lines))
+    before = run_marker_pids(run_id)
+    assert len(before) >= 6  # 3 stubborn, parent, its setsid grandchild, server
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    text = "".join(lines) + out
+    assert proc.returncode == 130, text + err
+    assert "did not exit" in text and "sending SIGTERM" in text and "sending SIGKILL" in text
+    assert run_marker_pids(run_id) == []
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in before)
+    assert_clean(text)
+
+
+def test_output_is_shown_literally(zmqrun):
+    script = zmqrun.tmp_path / "evil.py"
+    script.write_text(
+        "import sys\n"
+        "w = sys.stdout.buffer.write\n"
+        "w(b'[bold red]x[/] [/bold]\\n')\n"
+        "w(b'\\x1b[2Jclear\\x1b]0;title\\x07\\x1b]52;c;aGk=\\x07\\n')\n"
+        "w(b'bad \\xff utf8\\n')\n"
+        "w(b'y' * 1048576)\n"
+        "w(b'\\nlast line')\n"
+    )
+    path = zmqrun.write(f"nodes:\n  evil:\n    run: [{PY}, evil.py]\n")
+    result = zmqrun.run(str(path), "--color")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[bold red]x[/] [/bold]" in out
+    assert "\x1b[2J" not in out and "\x1b]" not in out and "\x07" not in out
+    assert "clear" in out and "bad \ufffd utf8" in out
+    assert re.search(r"evil\.1 \| (\x1b\[0m)?last line$", out, re.M)
+    ys = [line for line in out.splitlines() if "yyyy" in line]
+    assert sum(line.count("y") for line in ys) == 1048576 and len(ys) > 1
+
+
+def test_invalid_topology_starts_nothing_and_exits_2(zmqrun):
+    marker = zmqrun.tmp_path / "started"
+    path = zmqrun.write(f"""\
+    nodes:
+      a:
+        run: [{PY}, -c, "open('{marker}', 'w')"]
+        sockets:
+          s: {{type: PUSHH, bind: true}}
+    """)
+    result = zmqrun.run(str(path))
+    assert result.returncode == 2
+    assert "topology.yaml:5 nodes.a.sockets.s.type: unknown socket type 'PUSHH'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_failed_node_is_named_and_sets_status_1(zmqrun):
+    path = zmqrun.write(f"nodes:\n  ok:\n    run: [{PY}, -c, 'pass']\n  bad:\n    run: [{PY}, -c, 'raise SystemExit(3)']\n")
+    result = zmqrun.run(str(path))
+    assert result.returncode == 1
+    assert "bad.1 exit 3" in result.stdout
+    assert "failed: bad.1" in result.stdout
+
+
+def test_fixed_port_held_by_someone_else_is_refused_with_holder(zmqrun):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        path = zmqrun.write(f"nodes:\n  a:\n    run: x\n    sockets:\n      s: {{type: REP, bind: {port}}}\n")
+        result = zmqrun.run("check", str(path))
+    assert result.returncode == 2
+    assert f"port {port} is already in use by pid" in result.stderr
+    assert "LISTEN" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_the_run(zmqrun, sig):
+    path = zmqrun.write(f"nodes:\n  sleeper:\n    run: [{PY}, -c, \"import time; print('up', flush=True); time.sleep(600)\"]\n")
+    proc = zmqrun.start(str(path))
+    wait_for(lambda: "up" in proc.stdout.readline(), timeout=20)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + sig
+    assert f"received {signal.Signals(sig).name}" in out
