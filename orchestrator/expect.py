@@ -57,6 +57,16 @@ class Expectations:
                 want = " or ".join(map(str, codes))
                 self.failure = f"{node}.{replica} exited with {code}, expected {want}"
 
+    def _impossible(self) -> str | None:
+        """An output still owed by a node whose every replica has ended can never come."""
+        ended = {n for n, codes in self.exits.items() if len(codes) >= self.replicas.get(n, 1)}
+        owed = [c for i, (c, _) in enumerate(self.output) if i not in self.seen]
+        owed += [pair[side][0] for i, pair in enumerate(self.equal) for side in (0, 1) if (i, side) not in self.captured]
+        for cap in owed:
+            if cap.node in ended:
+                return f"{cap.node} ended without printing a line matching {cap.pattern!r}"
+        return None
+
     def _unmet(self) -> list[str]:
         unmet = []
         for name, codes in self.expect.exit:
@@ -80,6 +90,8 @@ class Expectations:
     def verdict(self, now: float, finished: bool) -> tuple[bool, str] | None:
         if self.failure:
             return False, self.failure
+        if (impossible := self._impossible()) is not None:
+            return False, impossible
         unmet = self._unmet()
         if self.positive and not unmet:
             return True, self._summary()

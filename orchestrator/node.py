@@ -39,6 +39,8 @@ class Node:
         self.linger_ms = linger_ms
         self.context = zmq.Context()
         self._sockets: dict[str, zmq.Socket[bytes]] = {}
+        self._monitors: dict[str, zmq.Socket[bytes]] = {}
+        self._handshakes: dict[str, int] = {}
         self.stopping = False
         self._in_poll = False
         self._closing = False
@@ -61,6 +63,9 @@ class Node:
         spec = self.spec[name]
         sock = self.context.socket(getattr(zmq, spec["type"]))
         sock.linger = self.linger_ms
+        # Watch handshakes from the very first connection, before any peer can arrive, so
+        # that wait_for_peers() never misses one.
+        self._monitors[name] = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         if spec["type"] == "SUB":
             topic = subscribe if subscribe is not None else b""
             sock.setsockopt(zmq.SUBSCRIBE, topic.encode() if isinstance(topic, str) else topic)
@@ -83,24 +88,20 @@ class Node:
 
         want = self.peers(name) if count is None else count
         sock = self.socket(name)
-        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        seen = 0
+        monitor = self._monitors.get(name)
+        seen = self._handshakes.get(name, 0)
         deadline = time.monotonic() + timeout
-        try:
-            while seen < want:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                if monitor in self.poll([monitor], left):
-                    event = recv_monitor_message(monitor)
-                    if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                        seen += 1
-            if sock.type == zmq.PUB and seen:
-                # Subscriptions travel after the handshake; give them a moment to land.
-                self.poll([], 0.05)
-        finally:
-            sock.disable_monitor()
-            monitor.close(linger=0)
+        while monitor is not None and seen < want:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if monitor in self.poll([monitor], left):
+                if recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    seen += 1
+        self._handshakes[name] = seen
+        if sock.type in (zmq.PUB, zmq.XPUB, zmq.SUB, zmq.XSUB) and seen:
+            # Subscriptions travel just after the handshake; give them a moment to land.
+            self.poll([], 0.05)
         return seen
 
     # ---- waiting, with signals as a wake-up ----------------------------------------------
@@ -165,6 +166,11 @@ class Node:
 
     def close(self) -> None:
         self._closing = True
+        for name, monitor in self._monitors.items():
+            if name in self._sockets:
+                self._sockets[name].disable_monitor()
+            monitor.close(linger=0)
+        self._monitors.clear()
         for sock in self._sockets.values():
             sock.close(linger=self.linger_ms)
         self._sockets.clear()

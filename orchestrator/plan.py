@@ -221,9 +221,9 @@ def start_after(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
     remaining = [n.name for n in topology.nodes]
     while remaining:
         ready = [n for n in remaining if all(d in placed for d, _ in hard[n]) and soft[n] <= placed]
-        if not ready:  # a data cycle: start the earliest node whose hard dependencies are met
+        if not ready:  # a data cycle: start the node that waits on the fewest others, earliest first
             candidates = [n for n in remaining if all(d in placed for d, _ in hard[n])] or remaining
-            ready = [min(candidates, key=order.__getitem__)]
+            ready = [min(candidates, key=lambda n: (len(soft[n] - placed), order[n]))]
         for n in ready:
             waits = dict(hard[n])
             for s in sorted(soft[n] & placed, key=order.__getitem__):

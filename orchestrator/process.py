@@ -39,10 +39,12 @@ class Spawned:
         return self.popen.pid
 
 
-def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: bool = False) -> Spawned:
+def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: bool = False,
+          extra_env: dict[str, str] | None = None) -> Spawned:  # fmt: skip
     """Start one instance: argv (no shell unless asked), own session and process group,
     stdin from /dev/null unless asked, stdout and stderr into one pipe."""
     env = dict(instance.env)
+    env.update(extra_env or {})
     pass_fds: tuple[int, ...] = ()
     ready_r = ready_w = None
     if ready_pipe:

@@ -51,6 +51,7 @@ def run_file(args: argparse.Namespace) -> int:
             from .expect import Expectations
 
             observer = Expectations(topology.expect, timeout)
+            observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
         outcome = Supervisor(plan, printer, options, observer).run()

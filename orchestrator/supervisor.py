@@ -205,11 +205,35 @@ class Supervisor:
                 data = b""
             if not data:
                 self._emit(p, p.splitter.flush())
-                self.sel.unregister(fd)
-                os.close(fd)
-                p.spawned.out_fd = -1
+                self._close_out(p)
                 return
             self._emit(p, p.splitter.feed(data))
+
+    def _release(self, p: Proc) -> None:
+        assert p.spawned is not None
+        if p.spawned.out_fd >= 0:
+            self._read(p)
+        if p.spawned.out_fd >= 0:
+            self._emit(p, p.splitter.flush())
+            self._close_out(p)
+        if p.spawned.stdin_fd is not None:
+            self.sel.unregister(p.spawned.stdin_fd)
+            p.spawned.stdin_fd = None
+            assert p.spawned.popen.stdin is not None
+            try:
+                p.spawned.popen.stdin.close()
+            except OSError:
+                pass
+        if p.spawned.ready_fd is not None:
+            self.sel.unregister(p.spawned.ready_fd)
+            os.close(p.spawned.ready_fd)
+            p.spawned.ready_fd = None
+
+    def _close_out(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.popen.stdout is not None
+        self.sel.unregister(p.spawned.out_fd)
+        p.spawned.popen.stdout.close()  # through the file object: it must not close a reused fd later
+        p.spawned.out_fd = -1
 
     def _emit(self, p: Proc, lines: list[str]) -> None:
         if not lines:
@@ -247,10 +271,12 @@ class Supervisor:
             p.stdin_left = b""
         if not p.stdin_left:
             self.sel.unregister(fd)
-            os.close(fd)
             p.spawned.stdin_fd = None
             assert p.spawned.popen.stdin is not None
-            p.spawned.popen.stdin = None  # closed above; keep Popen from closing it again
+            try:
+                p.spawned.popen.stdin.close()  # EOF for the node
+            except OSError:
+                pass
 
     def _poll_children(self) -> None:
         known = set()
@@ -299,8 +325,11 @@ class Supervisor:
 
     def _spawn(self, p: Proc) -> None:
         node = p.inst.node
+        if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
+            self._release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper")
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+                                      extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
             self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {exc.strerror or exc}", "bold red")
@@ -333,7 +362,7 @@ class Supervisor:
             self._read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
-        if self.observer:
+        if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
             sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
@@ -344,6 +373,8 @@ class Supervisor:
             p.state, p.backoff_until = "backoff", now + decision.delay
             self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
             return
+        if self.observer:  # only a final exit counts; one followed by a restart does not
+            self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
         p.state = "exited"
         p.failed = code != 0
         p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
@@ -486,16 +517,8 @@ class Supervisor:
                 self._decide(verdict)
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
-            if p.spawned and p.spawned.out_fd >= 0:
-                self._read(p)
-                if p.spawned.out_fd >= 0:
-                    self._emit(p, p.splitter.flush())
-                    self.sel.unregister(p.spawned.out_fd)
-                    os.close(p.spawned.out_fd)
-                    p.spawned.out_fd = -1
-            if p.spawned and p.spawned.ready_fd is not None:
-                os.close(p.spawned.ready_fd)
-                p.spawned.ready_fd = None
+            if p.spawned:
+                self._release(p)
         failed = [p.label for p in self.procs if p.failed]
         if self.signal_status is not None:
             status, reason = self.signal_status, self.stopping or "interrupted"

@@ -21,17 +21,21 @@ def main() -> None:
         control = node.socket("control") if "control" in node.spec else None
         if control is not None:
             node.wait_for_peers("control")
-        if not args.no_start:
-            while results.recv() != b"0":  # results before the start signal belong to no batch
-                pass
-            print("batch started")
         start = time.monotonic()
+        started = args.no_start
         per_worker: collections.Counter[str] = collections.Counter()
         total_ms = 0
-        for _ in range(args.expect):
-            sender, workload = results.recv_string().split()
+        while sum(per_worker.values()) < args.expect:
+            message = results.recv()
+            if message == b"0":  # the ventilator's start of batch; a result may even overtake it
+                start, started = time.monotonic(), True
+                print("batch started")
+                continue
+            sender, workload = message.decode().split()
             per_worker[sender] += 1
             total_ms += int(workload)
+        if not started:
+            print("warning: the start-of-batch signal never came; timing from the sink's start")
         elapsed = (time.monotonic() - start) * 1000
         shares = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
         print(f"results per worker: {shares}")
