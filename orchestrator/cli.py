@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
     run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
     run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
+    test = sub.add_parser("test", help="CI smoke runs: run each topology against its expect block")
+    test.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    test.add_argument("--junit", metavar="PATH", help="write JUnit XML here")
+    test.add_argument("--timeout", metavar="DURATION", help="deadline per topology (overrides expect.timeout)")
+    test.add_argument("-v", "--verbose", action="store_true", help="stream every node's output")
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
     check.add_argument("--no-color", action="store_true")
@@ -56,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_file(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "test":
+            from .runner import cli_duration
+            from .smoke import run_all
+
+            return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose)
         parser.error(f"unknown command {args.command}")
     except TopologyError as exc:
         _report_problems(exc)

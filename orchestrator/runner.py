@@ -7,6 +7,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import TopologyError, Problem
 from .model import Topology
@@ -14,6 +15,10 @@ from .plan import Plan, make_plan
 from .ports import PortAllocator, holders
 from .printer import Printer, use_color
 from .validate import load_topology
+
+if TYPE_CHECKING:
+    from .expect import Expectations
+    from .supervisor import Options, Outcome
 
 
 def new_run_id() -> str:
@@ -29,33 +34,47 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     return make_plan(topology, run_id, allocator, rundir), rundir
 
 
-def run_file(args: argparse.Namespace) -> int:
-    from .parse import parse_duration
+def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
+            options: Options | None = None, timeout: float | None = None) -> tuple[Outcome, Expectations | None]:  # fmt: skip
+    """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
+    from .expect import Expectations
     from .report import print_outcome
-    from .supervisor import Options, Supervisor
+    from .supervisor import Supervisor
 
-    topology = load_topology(args.file, holder_of=holders)
-    if args.exit_code_from and topology.node(args.exit_code_from) is None:
-        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
-    timeout = None
-    if args.timeout is not None:
-        timeout = parse_duration(args.timeout)
-        if timeout is None:
-            raise TopologyError([Problem("--timeout", 0, "", f"expected a duration such as 30s, got {args.timeout!r}")])
     plan, rundir = plan_for(topology)
     try:
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
-        printer = Printer(sys.stdout.buffer, labels, use_color(flag=args.color), args.timestamps)
+        printer = Printer(printer_out, labels, color, timestamps)
         observer = None
         if topology.expect is not None or timeout is not None:
-            from .expect import Expectations
-
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
-        options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
         outcome = Supervisor(plan, printer, options, observer).run()
         print_outcome(outcome, printer)
-        return outcome.status
+        return outcome, observer
     finally:
         shutil.rmtree(rundir, ignore_errors=True)
+
+
+def cli_duration(value: str | None, flag: str) -> float | None:
+    from .parse import parse_duration
+
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise TopologyError([Problem(flag, 0, "", f"expected a duration such as 30s, got {value!r}")])
+    return seconds
+
+
+def run_file(args: argparse.Namespace) -> int:
+    topology = load_topology(args.file, holder_of=holders)
+    if args.exit_code_from and topology.node(args.exit_code_from) is None:
+        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
+    timeout = cli_duration(args.timeout, "--timeout")
+    from .supervisor import Options
+
+    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
+    outcome, _ = execute(topology, sys.stdout.buffer, use_color(flag=args.color), args.timestamps, options, timeout)
+    return outcome.status

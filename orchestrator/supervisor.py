@@ -438,8 +438,7 @@ class Supervisor:
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
-        self.out.note(("expectations met: " if ok else "expectation failed: ") + message, "bold green" if ok else "bold red")
-        self._begin_stop("the expect block is decided")
+        self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
     # ---- stopping -------------------------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""`zmqrun test`: run topologies one after another against their expect blocks, one verdict
+line each, a `N passed, N failed` summary, and JUnit XML for CI systems."""
+
+from __future__ import annotations
+
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TopologyError
+from .ports import holders
+from .printer import sanitize
+from .runner import execute
+from .validate import load_topology
+
+TAIL_LINES = 15
+
+
+class Tail:
+    """A bounded, write-only sink for a run's output: keeps the last lines, drops the rest."""
+
+    def __init__(self, lines: int = 400):
+        self.lines: deque[str] = deque(maxlen=lines)
+        self._partial = ""
+
+    def write(self, data: bytes) -> int:
+        text = self._partial + data.decode("utf-8", "replace")
+        *done, self._partial = text.split("\n")
+        self.lines.extend(done)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+@dataclass
+class Result:
+    file: str
+    name: str
+    passed: bool
+    seconds: float
+    message: str = ""
+    details: list[str] = field(default_factory=list)
+    status: int = 0
+
+
+def collect(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            files.append(path)
+    return files
+
+
+def run_one(file: Path, timeout: float | None, verbose: bool) -> Result:
+    start = time.monotonic()
+    try:
+        topology = load_topology(str(file), holder_of=holders)
+    except TopologyError as exc:
+        return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",
+                      [str(p) for p in exc.problems], 2)  # fmt: skip
+    tail = Tail()
+    out = sys.stdout.buffer if verbose else tail
+    outcome, observer = execute(topology, out, color=False, timeout=timeout)  # type: ignore[arg-type]
+    seconds = time.monotonic() - start
+    passed = outcome.status == 0
+    details: list[str] = []
+    if not passed:
+        names = [p.inst.node.name for p in outcome.procs]
+        mentioned = [n for n in names if n in outcome.reason] or [p.inst.node.name for p in outcome.procs if p.failed]
+        tails = observer.tails if observer else {}
+        for name in dict.fromkeys(mentioned):
+            lines = list(tails.get(name, []))[-TAIL_LINES:]
+            if not lines:  # no observer: fall back to the captured stream
+                lines = [line for line in tail.lines if line.startswith(name + ".")][-TAIL_LINES:]
+            details.append(f"last lines of {name}:")
+            details += [f"  {sanitize(line)}" for line in lines]
+        details += [line for line in tail.lines if "expectation failed" in line]
+    return Result(str(file), topology.name, passed, seconds, outcome.reason, details, outcome.status)
+
+
+def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool) -> int:
+    files = collect(paths)
+    if not files:
+        print("zmqrun test: no topology files found", file=sys.stderr)
+        return 2
+    results = []
+    for file in files:
+        result = run_one(file, timeout, verbose)
+        results.append(result)
+        verdict = "PASS" if result.passed else "FAIL"
+        why = "" if result.passed else f": exit status {result.status}, {result.message}"
+        print(f"{verdict} {result.name} ({result.file}) {result.seconds:.1f}s{why}", flush=True)
+        for line in result.details:
+            print(f"    {line}", flush=True)
+    passed = sum(r.passed for r in results)
+    failed = len(results) - passed
+    if junit:
+        write_junit(results, junit)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def write_junit(results: list[Result], path: str) -> None:
+    suite = ET.Element("testsuite", name="zmqrun", tests=str(len(results)),
+                       failures=str(sum(not r.passed for r in results)), errors="0",
+                       time=f"{sum(r.seconds for r in results):.3f}")  # fmt: skip
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="zmqrun." + Path(r.file).stem, name=r.name, time=f"{r.seconds:.3f}")
+        if not r.passed:
+            failure = ET.SubElement(case, "failure", message=f"exit status {r.status}: {r.message}")
+            failure.text = "\n".join(r.details)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,61 @@
+"""Soak: run every shipped topology through `zmqrun test` for N rounds, then check that no
+process of any run and no listener on the shipped fixed port is left. Usage:
+
+    .venv/bin/python tests/soak.py [ROUNDS]     (default 20)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def leftovers() -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if "ZMQRUN_RUN_ID" in proc.environ():
+                found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+def main() -> int:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    passed = failed = 0
+    ports_seen: set[int] = set()
+    start = time.monotonic()
+    for n in range(1, rounds + 1):
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "test", "-v", str(ROOT / "topologies")],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        summary = result.stdout.strip().splitlines()[-1]
+        p, f = (int(x) for x in re.match(r"(\d+) passed, (\d+) failed", summary).groups())
+        passed, failed = passed + p, failed + f
+        ports_seen |= {int(x) for x in re.findall(r"=tcp://127\.0\.0\.1:(\d+)", result.stdout)}
+        for line in result.stdout.splitlines():
+            if line.startswith("FAIL"):
+                print(f"round {n}: {line}")
+        left = leftovers()
+        print(f"round {n}: {summary}; leftover processes: {len(left)}", flush=True)
+        for item in left:
+            print(f"  leftover: {item}")
+    listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    held = sorted(ports_seen & listening)
+    print(f"{rounds} rounds in {time.monotonic() - start:.0f}s: {passed} passed, {failed} failed; "
+          f"{len(ports_seen)} distinct ports used, still listening: {held or 'none'}; "
+          f"leftover processes: {len(leftovers())}")  # fmt: skip
+    return 0 if failed == 0 and not held and not leftovers() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
