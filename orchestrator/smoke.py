@@ -3,6 +3,7 @@ line each, a `N passed, N failed` summary, and JUnit XML for CI systems."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -88,6 +89,16 @@ def run_one(file: Path, timeout: float | None, verbose: bool) -> Result:
     return Result(str(file), topology.name, passed, seconds, outcome.reason, details, outcome.status)
 
 
+def say(line: str) -> None:
+    """Print a line; a reader that went away (`| head`) must not abort the remaining runs."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool) -> int:
     files = collect(paths)
     if not files:
@@ -99,14 +110,14 @@ def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose:
         results.append(result)
         verdict = "PASS" if result.passed else "FAIL"
         why = "" if result.passed else f": exit status {result.status}, {result.message}"
-        print(f"{verdict} {result.name} ({result.file}) {result.seconds:.1f}s{why}", flush=True)
+        say(f"{verdict} {result.name} ({result.file}) {result.seconds:.1f}s{why}")
         for line in result.details:
-            print(f"    {line}", flush=True)
+            say(f"    {line}")
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
     if junit:
         write_junit(results, junit)
-    print(f"{passed} passed, {failed} failed")
+    say(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from . import cleanup, process
+from .guardian import Guardian
 from .plan import Instance, Plan
 from .ports import listening_ports
 from .printer import LineSplitter, Printer
@@ -118,6 +119,8 @@ class Supervisor:
         old = {s: signal.signal(s, lambda *_: None) for s in watched}
         process.become_subreaper()
         self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
+        guardian = Guardian(self.plan.run_id)
+        self.baseline.add(guardian.pid)
         try:
             self._start_eligible()
             while not self._finished():
@@ -135,7 +138,13 @@ class Supervisor:
                         self._write_stdin(proc)
                 self._tick()
             return self._finish()
+        except BaseException:
+            # Whatever went wrong in here, no node may outlive it.
+            self._force()
+            cleanup.sweep(self.plan, self.out, keep=self.baseline)
+            raise
         finally:
+            guardian.release()
             for s, h in old.items():
                 signal.signal(s, h)
             signal.set_wakeup_fd(old_wakeup)

@@ -159,3 +159,35 @@ def test_sigterm_and_sighup_stop_the_run(zmqrun, sig):
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 128 + sig
     assert f"received {signal.Signals(sig).name}" in out
+
+
+def test_sigkill_of_zmqrun_leaves_no_node_behind(zmqrun):
+    path = zmqrun.write(STUBBORN)
+    proc = zmqrun.start(str(path))
+    lines: list[str] = []
+
+    def seen(text: str) -> bool:
+        while not any(text in line for line in lines):
+            lines.append(proc.stdout.readline())
+        return True
+
+    for text in ("stubborn.3 | up", "parent.1   | spawned", "server.1   | bound"):
+        wait_for(lambda: seen(text), timeout=20)
+    run_id = run_id_of("".join(lines))
+    assert len(run_marker_pids(run_id)) >= 6
+    proc.kill()
+    proc.wait(timeout=5)
+    wait_for(lambda: run_marker_pids(run_id) == [], timeout=3)
+    for port in ports_of("".join(lines)):
+        wait_for(lambda: bindable(port), timeout=3)
+
+
+def test_two_runs_of_one_topology_at_once_do_not_collide(zmqrun):
+    path = ROOT / "topologies" / "push-pull.yaml"
+    first, second = zmqrun.start(str(path)), zmqrun.start(str(path))
+    out1, _ = first.communicate(timeout=60)
+    out2, _ = second.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, out1 + out2
+    assert set(ports_of(out1)).isdisjoint(ports_of(out2))
+    assert_clean(out1)
+    assert_clean(out2)
