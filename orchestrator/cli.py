@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--junit", metavar="PATH", help="write JUnit XML here")
     test.add_argument("--timeout", metavar="DURATION", help="deadline per topology (overrides expect.timeout)")
     test.add_argument("-v", "--verbose", action="store_true", help="stream every node's output")
+    free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
+    free.add_argument("ports", nargs="+", type=int, metavar="PORT")
+    free.add_argument("--force", action="store_true", help="offer to stop other listeners too (asks at a terminal)")
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
     check.add_argument("--no-color", action="store_true")
@@ -61,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_file(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "free":
+            from .free import free
+
+            return free(args.ports, args.force)
         if args.command == "test":
             from .runner import cli_duration
             from .smoke import run_all
