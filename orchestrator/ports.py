@@ -20,6 +20,7 @@ class Holder:
     status: str  # LISTEN, ESTABLISHED, ...
     environ_run: str | None = None  # the ZMQRUN_RUN_ID in its environment, if any
     create_time: float = 0.0
+    orphan: bool = False  # its zmqrun is gone (re-parented away): a leftover of a crashed run
 
     def describe(self) -> str:
         who = f"pid {self.pid}" if self.pid else "an unknown process (no permission to see it)"
@@ -95,7 +96,11 @@ def describe_pid(pid: int | None, status: str) -> Holder:
             run = proc.environ().get("ZMQRUN_RUN_ID")
         except (psutil.AccessDenied, psutil.ZombieProcess):
             run = None
-        return Holder(pid, user, cmd, status, run, created)
+        orphan = False
+        if run:
+            parent = proc.parent()
+            orphan = parent is None or "orchestrator" not in " ".join(parent.cmdline()) + parent.name()
+        return Holder(pid, user, cmd, status, run, created, orphan)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return Holder(pid, "?", "", status)
 

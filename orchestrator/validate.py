@@ -106,7 +106,12 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
             held = [h for h in holder_of(port) if h.status == "LISTEN"]
             if held:
                 node_name, _, sock_name = where.partition(".")
-                hint = " (a leftover of zmqrun run " + held[0].environ_run + "; `zmqrun free` stops it)" if held[0].environ_run else ""
+                h = held[0]
+                hint = ""
+                if h.environ_run and h.orphan:
+                    hint = f" (a leftover of crashed zmqrun run {h.environ_run}; `zmqrun free {port}` stops it)"
+                elif h.environ_run:
+                    hint = f" (zmqrun run {h.environ_run}, still running)"
                 bad(("nodes", node_name, "sockets", sock_name, "bind"),
                     f"port {port} is already in use by {held[0].describe()}{hint}")  # fmt: skip
     return problems

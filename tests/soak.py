@@ -17,11 +17,13 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def leftovers() -> list[str]:
+def leftovers(run_ids: set[str]) -> list[str]:
+    """Live processes carrying the marker of one of our runs (other runs on the machine, such
+    as a test suite running at the same time, are not ours to count)."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if "ZMQRUN_RUN_ID" in proc.environ():
+            if proc.environ().get("ZMQRUN_RUN_ID") in run_ids:
                 found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])}")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
@@ -32,6 +34,7 @@ def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     passed = failed = 0
     ports_seen: set[int] = set()
+    run_ids: set[str] = set()
     start = time.monotonic()
     for n in range(1, rounds + 1):
         result = subprocess.run(
@@ -42,10 +45,11 @@ def main() -> int:
         p, f = (int(x) for x in re.match(r"(\d+) passed, (\d+) failed", summary).groups())
         passed, failed = passed + p, failed + f
         ports_seen |= {int(x) for x in re.findall(r"=tcp://127\.0\.0\.1:(\d+)", result.stdout)}
+        run_ids |= set(re.findall(r"run (zr-[0-9a-f]+):", result.stdout))
         for line in result.stdout.splitlines():
             if line.startswith("FAIL"):
                 print(f"round {n}: {line}")
-        left = leftovers()
+        left = leftovers(run_ids)
         print(f"round {n}: {summary}; leftover processes: {len(left)}", flush=True)
         for item in left:
             print(f"  leftover: {item}")
@@ -53,8 +57,8 @@ def main() -> int:
     held = sorted(ports_seen & listening)
     print(f"{rounds} rounds in {time.monotonic() - start:.0f}s: {passed} passed, {failed} failed; "
           f"{len(ports_seen)} distinct ports used, still listening: {held or 'none'}; "
-          f"leftover processes: {len(leftovers())}")  # fmt: skip
-    return 0 if failed == 0 and not held and not leftovers() else 1
+          f"{len(run_ids)} runs, leftover processes: {len(leftovers(run_ids))}")  # fmt: skip
+    return 0 if failed == 0 and not held and not leftovers(run_ids) else 1
 
 
 if __name__ == "__main__":
