@@ -8,9 +8,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from .errors import Problem
 from .loader import Document, Path_
 from .model import DEVICES, SOCKET_TYPES, Capture, Expect, Node, Ready, Restart, Socket, Topology
-from .errors import Problem
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 SOCKET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import random
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 

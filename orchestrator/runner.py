@@ -9,7 +9,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, BinaryIO
 
-from .errors import TopologyError, Problem
+from .errors import Problem, TopologyError
 from .model import Topology
 from .plan import Plan, make_plan
 from .ports import PortAllocator, holders

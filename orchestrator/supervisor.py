@@ -9,8 +9,9 @@ import re
 import selectors
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from . import cleanup, process
 from .guardian import Guardian

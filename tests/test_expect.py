@@ -133,7 +133,7 @@ def test_zmqrun_test_reports_each_topology_and_writes_junit(zmqrun):
     result = zmqrun.run("test", ".", "--junit", str(junit), timeout=60)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
-    assert re.search(r"^PASS good \(\./good\.yaml|^PASS good ", out, re.M)
+    assert re.search(r"^PASS good \(\./good\.yaml|^PASS good ", out, re.MULTILINE)
     assert "FAIL bad" in out and "a ended without printing a line matching 'Final total: 7'" in out
     assert "  Final total: 8" in out  # the failing node's last lines are shown
     assert re.search(r"FAIL hang .* (\d+\.\d)s: exit status 3, ", out)

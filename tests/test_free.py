@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import psutil
-
 from conftest import wait_for
 
 LISTENER = "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(600)"

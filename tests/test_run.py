@@ -9,7 +9,6 @@ import sys
 
 import psutil
 import pytest
-
 from conftest import ROOT, run_marker_pids, wait_for
 
 PY = sys.executable
@@ -44,8 +43,8 @@ def test_shipped_pipeline_runs_to_completion(zmqrun):
     result = zmqrun.run(str(ROOT / "topologies" / "pipeline.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert re.search(r"^sink\.1 +\| Total elapsed time: \d+ msec$", out, re.M)
-    assert re.search(r"^sink\.1 +\| results per worker: worker\.1: 50, worker\.2: 50$", out, re.M)
+    assert re.search(r"^sink\.1 +\| Total elapsed time: \d+ msec$", out, re.MULTILINE)
+    assert re.search(r"^sink\.1 +\| results per worker: worker\.1: 50, worker\.2: 50$", out, re.MULTILINE)
     starts = [m.group(1) for m in re.finditer(r"started (\w+)\.1", out)]
     assert starts == ["sink", "worker", "ventilator"]
     assert_clean(out)
@@ -109,7 +108,7 @@ def test_output_is_shown_literally(zmqrun):
     assert "[bold red]x[/] [/bold]" in out
     assert "\x1b[2J" not in out and "\x1b]" not in out and "\x07" not in out
     assert "clear" in out and "bad \ufffd utf8" in out
-    assert re.search(r"evil\.1 \| (\x1b\[0m)?last line$", out, re.M)
+    assert re.search(r"evil\.1 \| (\x1b\[0m)?last line$", out, re.MULTILINE)
     ys = [line for line in out.splitlines() if "yyyy" in line]
     assert sum(line.count("y") for line in ys) == 1048576 and len(ys) > 1
 

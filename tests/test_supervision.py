@@ -10,8 +10,8 @@ import sys
 import time
 
 import psutil
-
 from conftest import run_marker_pids, wait_for
+
 from orchestrator.model import Restart
 from orchestrator.restart import decide
 
