@@ -65,18 +65,18 @@ nodes:
 """
 
 
+def read_until(proc, texts: tuple[str, ...], timeout: float = 20) -> list[str]:
+    """Lines of zmqrun's output up to the one where every text has appeared."""
+    lines: list[str] = []
+    for text in texts:
+        wait_for(lambda text=text: any(text in line for line in lines) or lines.append(proc.stdout.readline()), timeout)
+    return lines
+
+
 def test_ctrl_c_stops_stubborn_nodes_and_escaped_grandchildren(zmqrun):
     path = zmqrun.write(STUBBORN)
     proc = zmqrun.start(str(path))
-    lines: list[str] = []
-
-    def seen(text: str) -> bool:
-        while not any(text in line for line in lines):
-            lines.append(proc.stdout.readline())
-        return True
-
-    for text in ("stubborn.3 | up", "parent.1   | spawned", "server.1   | bound"):
-        wait_for(lambda: seen(text), timeout=20)
+    lines = read_until(proc, ("stubborn.3 | up", "parent.1   | spawned", "server.1   | bound"))
     run_id = run_id_of("".join(lines))
     before = run_marker_pids(run_id)
     assert len(before) >= 6  # 3 stubborn, parent, its setsid grandchild, server
@@ -163,15 +163,7 @@ def test_sigterm_and_sighup_stop_the_run(zmqrun, sig):
 def test_sigkill_of_zmqrun_leaves_no_node_behind(zmqrun):
     path = zmqrun.write(STUBBORN)
     proc = zmqrun.start(str(path))
-    lines: list[str] = []
-
-    def seen(text: str) -> bool:
-        while not any(text in line for line in lines):
-            lines.append(proc.stdout.readline())
-        return True
-
-    for text in ("stubborn.3 | up", "parent.1   | spawned", "server.1   | bound"):
-        wait_for(lambda: seen(text), timeout=20)
+    lines = read_until(proc, ("stubborn.3 | up", "parent.1   | spawned", "server.1   | bound"))
     run_id = run_id_of("".join(lines))
     assert len(run_marker_pids(run_id)) >= 6
     proc.kill()
