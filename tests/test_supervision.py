@@ -172,3 +172,41 @@ def test_a_reader_that_goes_away_does_not_abort_the_teardown(zmqrun):
     zmq_run.send_signal(signal.SIGINT)
     assert zmq_run.wait(timeout=20) == 130
     assert run_id and run_marker_pids(run_id) == []
+
+
+def test_start_barrier_lets_no_first_message_go_to_a_slow_joiner(zmqrun):
+    # The publisher sends 20 messages right after its barrier; both subscribers get all 20.
+    path = zmqrun.write(f"""\
+    nodes:
+      pub:
+        run: [{PY}, -c, "from orchestrator.node import Node\\nwith Node() as n:\\n  s = n.socket('out')\\n  print('peers', n.wait_for_peers('out'), flush=True)\\n  [s.send(b'm%d' % i) for i in range(20)]\\n  n.sleep(0.5)"]
+        sockets:
+          out: {{type: PUB, bind: true}}
+      sub:
+        replicas: 2
+        run: [{PY}, -c, "from orchestrator.node import Node\\nwith Node() as n:\\n  s = n.socket('in')\\n  got = []\\n  while (m := n.recv(s, timeout=2.0)) is not None: got.append(m)\\n  print('got', len(got), 'first', got[0].decode())"]
+        sockets:
+          in: {{type: SUB, connect: pub.out}}
+    expect:
+      timeout: 30s
+      exit: {{sub: 0}}
+    """)
+    result = zmqrun.run(str(path), timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert "peers 2" in result.stdout
+    assert sorted(re.findall(r"sub\.\d +\| (got \d+ first \w+)", result.stdout)) == ["got 20 first m0"] * 2
+
+
+def test_second_ctrl_c_forces(zmqrun):
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(600)"
+    path = zmqrun.write(f"nodes:\n  stubborn:\n    grace: 60s\n    run: [{PY}, -c, \"{stubborn}\"]\n")
+    proc = zmqrun.start(str(path))
+    wait_for(lambda: "| up" in proc.stdout.readline(), timeout=20)
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: "stopping: received SIGINT (press Ctrl+C again to force)" in proc.stdout.readline(), timeout=10)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert "SIGINT again: forcing, killing every node now" in out
+    assert time.monotonic() - start < 10  # far less than the 60 s grace
+    assert proc.returncode == 130
