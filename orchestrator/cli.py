@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--junit", metavar="PATH", help="write JUnit XML here")
     test.add_argument("--timeout", metavar="DURATION", help="deadline per topology (overrides expect.timeout)")
     test.add_argument("-v", "--verbose", action="store_true", help="stream every node's output")
+    graph = sub.add_parser("graph", help="draw the topology; runs nothing")
+    graph.add_argument("file")
+    graph.add_argument("--format", choices=["tree", "mermaid", "dot"], default="tree")
+    sub.add_parser("schema", help="print the JSON Schema of topology files (for editors)")
     free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
     free.add_argument("ports", nargs="+", type=int, metavar="PORT")
     free.add_argument("--force", action="store_true", help="offer to stop other listeners too (asks at a terminal)")
@@ -64,6 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_file(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "schema":
+            import json
+
+            from .schema import schema
+
+            print(json.dumps(schema(), indent=2, ensure_ascii=False))
+            return ExitStatus.OK
+        if args.command == "graph":
+            return _graph(args)
         if args.command == "free":
             from .free import free
 
@@ -112,3 +125,19 @@ def _check(args: argparse.Namespace) -> int:
 
         shutil.rmtree(rundir, ignore_errors=True)
     return status
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from . import graph
+    from .validate import load_topology
+
+    topology = load_topology(args.file)
+    if args.format == "mermaid":
+        sys.stdout.write(graph.mermaid(topology))
+    elif args.format == "dot":
+        sys.stdout.write(graph.dot(topology))
+    else:
+        from rich.console import Console
+
+        Console(highlight=False).print(graph.tree(topology))
+    return ExitStatus.OK

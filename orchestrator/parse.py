@@ -352,7 +352,7 @@ def _depends(r: _Reader, value: Any, path: Path_) -> tuple[tuple[str, str], ...]
 
 
 def _stdin(r: _Reader, value: Any, path: Path_) -> str | tuple[str, ...] | None:
-    if value is None or value == "null":
+    if value is None:
         return None
     if value == "inherit":
         return "inherit"
