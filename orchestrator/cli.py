@@ -46,6 +46,9 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     color.add_argument("--no-color", dest="color", action="store_false", default=None, help="never colour")
     color.add_argument("--color", dest="color", action="store_true", help="colour even when not on a terminal")
     p.add_argument("--timestamps", action="store_true", help="prefix every line with the time")
+    p.add_argument("--log-dir", metavar="DIR", help="also write each node's output to DIR/NODE.REPLICA.log")
+    p.add_argument("--json", action="store_true", help="JSON lines (time, node, replica, stream, line) instead of text")
+    p.add_argument("--status", action="store_true", help="a live status table above the logs (terminals only)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

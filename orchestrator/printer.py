@@ -83,16 +83,25 @@ def use_color(stream: BinaryIO | None = None, flag: bool | None = None) -> bool:
 class Printer:
     """Writes prefixed lines; never raises on a closed pipe (`zmqrun ... | head`)."""
 
-    def __init__(self, out: BinaryIO, labels: list[tuple[str, int]], color: bool, timestamps: bool = False):
+    def __init__(self, out: BinaryIO, labels: list[tuple[str, int]], color: bool, timestamps: bool = False,
+                 log_dir: str | None = None, json_lines: bool = False):  # fmt: skip
         self.out = out
-        self.color = color
+        self.json = json_lines
+        self.color = color and not json_lines
         self.timestamps = timestamps
+        self.logs: dict[str, BinaryIO] = {}
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
+            for label in [label for label, _ in labels] + ["zmqrun"]:
+                # Unbuffered: one write per chunk of lines, so `tail -f` sees them as they come.
+                self.logs[label] = open(os.path.join(log_dir, f"{label}.log"), "wb", buffering=0)  # noqa: SIM115
         self.width = max([len(label) for label, _ in labels] + [len("zmqrun")])
         self._prefix: dict[str, str] = {}
         for label, index in labels:
             self._prefix[label] = self._style(label.ljust(self.width) + " | ", PALETTE[index % len(PALETTE)])
         self._prefix["zmqrun"] = self._style("zmqrun".ljust(self.width) + " | ", "bold")
         self.broken = False
+        self.view: object | None = None  # a live status view, for printers that have one
 
     def _style(self, text: str, style: str) -> str:
         if not self.color:
@@ -108,15 +117,45 @@ class Printer:
     def lines(self, label: str, lines: list[str]) -> None:
         if not lines:
             return
+        if label in self.logs:
+            self._log(label, lines)
+        if self.json:
+            self.write(self._json(label, lines, "output"))
+            return
         prefix = self._stamp() + self._prefix[label]
         self.write(prefix + ("\n" + prefix).join(lines) + "\n")
 
     def note(self, message: str, style: str | None = None) -> None:
         """zmqrun's own line. `message` is plain text (node names are already validated)."""
         body = sanitize(message)
+        if "zmqrun" in self.logs:
+            self._log("zmqrun", [body])
+        if self.json:
+            self.write(self._json("zmqrun", [body], "zmqrun"))
+            return
         if style and self.color:
             body = self._style(body, style)
         self.write(self._stamp() + self._prefix["zmqrun"] + body + "\n")
+
+    def _json(self, label: str, lines: list[str], stream: str) -> str:
+        import json
+
+        node, _, replica = label.rpartition(".") if label != "zmqrun" else ("zmqrun", "", "0")
+        stamp = time.time()
+        head = {"time": round(stamp, 6), "node": node, "replica": int(replica or 0), "stream": stream}
+        return "".join(json.dumps({**head, "line": line}, ensure_ascii=False) + "\n" for line in lines)
+
+    def _log(self, label: str, lines: list[str]) -> None:
+        stamp = self._stamp()
+        try:
+            self.logs[label].write(("".join(stamp + line + "\n" for line in lines)).encode("utf-8", "replace"))
+        except OSError:
+            pass  # a full disk must not stop the run; the terminal still shows everything
+
+    def close(self) -> None:
+        for f in self.logs.values():
+            f.close()
+        self.logs.clear()
 
     def write(self, text: str) -> None:
         if self.broken:

@@ -35,7 +35,8 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
 
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
-            options: Options | None = None, timeout: float | None = None) -> tuple[Outcome, Expectations | None]:  # fmt: skip
+            options: Options | None = None, timeout: float | None = None, log_dir: str | None = None,
+            json_lines: bool = False, status: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from .expect import Expectations
     from .report import print_outcome
@@ -44,14 +45,22 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     plan, rundir = plan_for(topology)
     try:
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
-        printer = Printer(printer_out, labels, color, timestamps)
+        if status:
+            from .status import LivePrinter
+
+            printer: Printer = LivePrinter(labels, color, timestamps, log_dir)
+        else:
+            printer = Printer(printer_out, labels, color, timestamps, log_dir, json_lines)
         observer = None
         if topology.expect is not None or timeout is not None:
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
-        outcome = Supervisor(plan, printer, options, observer).run()
-        print_outcome(outcome, printer)
+        try:
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
+            print_outcome(outcome, printer)
+        finally:
+            printer.close()
         return outcome, observer
     finally:
         shutil.rmtree(rundir, ignore_errors=True)
@@ -76,5 +85,9 @@ def run_file(args: argparse.Namespace) -> int:
     from .supervisor import Options
 
     options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
-    outcome, _ = execute(topology, sys.stdout.buffer, use_color(flag=args.color), args.timestamps, options, timeout)
+    live = args.status and sys.stdout.isatty() and not args.json
+    if args.status and not live:
+        print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)
+    outcome, _ = execute(topology, sys.stdout.buffer, use_color(flag=args.color), args.timestamps, options,
+                         timeout, args.log_dir, args.json, live)  # fmt: skip
     return outcome.status

@@ -85,7 +85,8 @@ def describe_code(code: int) -> str:
 
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
-                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):  # fmt: skip
+                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
+                 view: Any = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -107,6 +108,9 @@ class Supervisor:
         self.signal_status: int | None = None
         self.poll_every = 0.005
         self.baseline: set[int] = set()
+        self.view = view  # has refresh(procs, now) and interval, or None
+        self.next_view = 0.0
+        self.next_progress = 0.0
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -169,6 +173,8 @@ class Supervisor:
             deadlines.append(self.wave_at + DRAIN)
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
+        if self.view is not None:
+            deadlines.append(self.next_view)
         return min(deadlines)
 
     def _finished(self) -> bool:
@@ -436,6 +442,27 @@ class Supervisor:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
                 self._decide(verdict)
+        if now >= self.next_progress:
+            self._progress(now)
+        if self.view is not None and now >= self.next_view:
+            self.view.refresh(self.procs, now)
+            self.next_view = now + self.view.interval
+
+    def _progress(self, now: float) -> None:
+        """Long waits say what they wait for: a slow start, or a stop sitting out its grace."""
+        waiting = [p for p in self.procs if p.state == "running" and now - p.started >= 2.0]
+        if waiting and not self.stopping:
+            what = "; ".join(f"{p.label} ({self._ready_what(p)}, {p.started + p.inst.node.ready.timeout - now:.0f}s left)"
+                             for p in waiting[:5])  # fmt: skip
+            more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
+            self.out.note(f"still waiting for readiness: {what}{more}")
+        lingering = [p for p in self.procs if p.alive and p.stop_at is not None and now - p.stop_at >= 1.0]
+        if lingering:
+            what = ", ".join(f"{p.label} (SIGKILL in {max(0.0, p.stop_at + p.inst.node.grace - now):.1f}s)"  # type: ignore[operator]
+                             for p in lingering[:5])  # fmt: skip
+            more = f" and {len(lingering) - 5} more" if len(lingering) > 5 else ""
+            self.out.note(f"waiting for {what}{more} to exit")
+        self.next_progress = now + (2.0 if waiting or lingering else 0.5)
 
     def _ready_what(self, p: Proc) -> str:
         r = p.inst.node.ready
@@ -539,4 +566,6 @@ class Supervisor:
             status, reason = 0, self.stopping or "every node finished"
         if leftovers and status == 0:
             status = 4
+        if self.view is not None:
+            self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
         return Outcome(status, reason, self.procs, leftovers)

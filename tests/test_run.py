@@ -182,3 +182,34 @@ def test_two_runs_of_one_topology_at_once_do_not_collide(zmqrun):
     assert set(ports_of(out1)).isdisjoint(ports_of(out2))
     assert_clean(out1)
     assert_clean(out2)
+
+
+def test_log_dir_and_json_lines_keep_every_line_through_a_stop(zmqrun):
+    code = ("import os, signal, sys, time\nsignal.signal(signal.SIGINT, lambda *_: os._exit(0))\n"
+            "for i in range(5000): print('line', i)\nsys.stdout.write('no newline at the end'); sys.stdout.flush()\ntime.sleep(600)")
+    script = zmqrun.tmp_path / "talker.py"
+    script.write_text(code)
+    path = zmqrun.write(f"nodes:\n  talker:\n    replicas: 2\n    run: [{PY}, talker.py]\n")
+    logs = zmqrun.tmp_path / "logs"
+    proc = zmqrun.start(str(path), "--log-dir", str(logs), "--json")
+    import threading
+
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()  # keep the pipe drained, or zmqrun (rightly) blocks on it
+    wait_for(lambda: (logs / "talker.2.log").exists() and (logs / "talker.2.log").read_text().count("\n") >= 5000, timeout=30)
+    wait_for(lambda: (logs / "talker.1.log").exists() and (logs / "talker.1.log").read_text().count("\n") >= 5000, timeout=30)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 130
+    reader.join(timeout=10)
+    out = "".join(chunks)
+    import json
+
+    records = [json.loads(line) for line in out.splitlines()]
+    assert {r["stream"] for r in records} == {"output", "zmqrun"}
+    for replica in (1, 2):
+        mine = [r["line"] for r in records if r["node"] == "talker" and r["replica"] == replica]
+        assert mine == [f"line {i}" for i in range(5000)] + ["no newline at the end"]
+        logged = (logs / f"talker.{replica}.log").read_text().splitlines()
+        assert logged == mine
+    assert "exit status 130" in (logs / "zmqrun.log").read_text()
