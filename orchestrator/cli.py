@@ -109,24 +109,22 @@ def _report_problems(exc: TopologyError) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .ports import holders
+    from .ports import listener_holders
     from .report import print_plan
-    from .runner import plan_for
+    from .runner import plan_for, remove_rundir
     from .validate import load_topology
 
     status = ExitStatus.OK
     for file in args.files:
         try:
-            topology = load_topology(file, holder_of=holders)
+            topology = load_topology(file, holder_of=listener_holders)
         except TopologyError as exc:
             _report_problems(exc)
             status = ExitStatus.INVALID
             continue
         plan, rundir = plan_for(topology)
         print_plan(plan, color=False if args.no_color else None)
-        import shutil
-
-        shutil.rmtree(rundir, ignore_errors=True)
+        remove_rundir(rundir)
     return status
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitStatus(IntEnum):
@@ -15,8 +15,7 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # stopped by Ctrl-C, SIGTERM or SIGHUP
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with a topology file, located by file, line and YAML path."""
 
     file: str

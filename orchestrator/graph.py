@@ -3,14 +3,13 @@ Arrows run from the binding socket to the connecting one, labelled with types an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .model import Node, Socket, Topology
 from .validate import peers
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     binder: str  # node name, or an endpoint for a literal connect
     bind_socket: str
     connector: str

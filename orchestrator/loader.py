@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+import os
 from typing import Any
 
 import yaml
@@ -47,13 +46,15 @@ def format_path(path: Path_) -> str:
     return out
 
 
-@dataclass
 class Document:
     """A loaded file: plain Python data plus the line where each path starts."""
 
-    file: str
-    data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
+    __slots__ = ("file", "data", "lines")
+
+    def __init__(self, file: str, data: Any, lines: dict[Path_, int] | None = None):
+        self.file = file
+        self.data = data
+        self.lines: dict[Path_, int] = lines if lines is not None else {}
 
     def line(self, path: Path_) -> int:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -163,17 +164,17 @@ def load_text(text: str, file: str = "<string>") -> Document:
     return builder.doc
 
 
-def load_file(path: str | Path) -> Document:
-    path = Path(path)
+def load_file(path: str | os.PathLike[str]) -> Document:
+    path = os.fspath(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise TopologyError([Problem(str(path), 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
-        raw = path.read_bytes()
+        if os.stat(path).st_size > MAX_BYTES:
+            raise TopologyError([Problem(path, 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise TopologyError([Problem(str(path), 0, "", f"cannot read: {exc.strerror}")]) from None
+        raise TopologyError([Problem(path, 0, "", f"cannot read: {exc.strerror}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TopologyError([Problem(str(path), 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    return load_text(text, str(path))
+        raise TopologyError([Problem(path, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    return load_text(text, path)

@@ -1,9 +1,10 @@
-"""The validated topology: frozen dataclasses that the planner and supervisor read."""
+"""The validated topology: immutable records (NamedTuples: cheap to define, which keeps start-up
+lean) that the planner and supervisor read."""
 
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SOCKET_TYPES = (
     "PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER",
@@ -41,8 +42,7 @@ def compatible(a: str, b: str) -> bool:
     return frozenset((a, b)) in COMPATIBLE
 
 
-@dataclass(frozen=True)
-class Socket:
+class Socket(NamedTuple):
     name: str
     type: str
     bind: bool
@@ -53,8 +53,7 @@ class Socket:
     line: int = 0
 
 
-@dataclass(frozen=True)
-class Restart:
+class Restart(NamedTuple):
     policy: str = "no"  # no | on-failure | always
     limit: int = 5  # give up after this many restarts within `window`
     window: float = 60.0
@@ -62,15 +61,13 @@ class Restart:
     max_backoff: float = 10.0
 
 
-@dataclass(frozen=True)
-class Ready:
+class Ready(NamedTuple):
     when: str = "ports"  # ports | started | log | helper
     log: str | None = None
     timeout: float = 30.0
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     name: str
     run: tuple[str, ...]  # argv words before placeholders; a single command string if shell
     shell: bool = False
@@ -79,11 +76,11 @@ class Node:
     env: tuple[tuple[str, str], ...] = ()
     cwd: str | None = None
     sockets: tuple[Socket, ...] = ()
-    restart: Restart = field(default_factory=Restart)
+    restart: Restart = Restart()
     stop_signal: int = int(signal.SIGINT)
     grace: float = 3.0
     depends_on: tuple[tuple[str, str], ...] = ()  # (node, condition)
-    ready: Ready = field(default_factory=Ready)
+    ready: Ready = Ready()
     stdin: str | tuple[str, ...] | None = None  # None: /dev/null; "inherit"; or lines to feed
     exit_on_end: bool = False
     line: int = 0
@@ -92,14 +89,12 @@ class Node:
         return next((s for s in self.sockets if s.name == name), None)
 
 
-@dataclass(frozen=True)
-class Capture:
+class Capture(NamedTuple):
     node: str
     pattern: str
 
 
-@dataclass(frozen=True)
-class Expect:
+class Expect(NamedTuple):
     timeout: float | None = None
     exit: tuple[tuple[str, tuple[int, ...]], ...] = ()
     output: tuple[Capture, ...] = ()
@@ -107,8 +102,7 @@ class Expect:
     equal: tuple[tuple[Capture, Capture], ...] = ()
 
 
-@dataclass(frozen=True)
-class Topology:
+class Topology(NamedTuple):
     name: str
     file: str
     base_dir: str

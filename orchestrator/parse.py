@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import signal
-from pathlib import Path
+import os
 from typing import Any
 
 from .errors import Problem
@@ -101,8 +101,9 @@ def parse(doc: Document) -> tuple[Topology, list[Problem]]:
     r = _Reader(doc)
     top = r.mapping(doc.data, (), TOP_KEYS, "a topology")
     file = doc.file
-    base_dir = str(Path(file).resolve().parent) if file != "<string>" else str(Path.cwd())
-    name = r.typed(top.get("name", Path(file).stem), ("name",), str, "a string") or Path(file).stem
+    base_dir = os.path.dirname(os.path.realpath(file)) if file != "<string>" else os.getcwd()
+    stem = os.path.splitext(os.path.basename(file))[0]
+    name = r.typed(top.get("name", stem), ("name",), str, "a string") or stem
     description = r.typed(top.get("description", ""), ("description",), str, "a string") or ""
     port_range = _port_range(r, top.get("ports"), ("ports",))
     grace = r.duration(top["grace"], ("grace",)) if "grace" in top else 3.0

@@ -9,16 +9,14 @@ import os
 import re
 import shlex
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 from .model import Node, Socket, Topology, send_rank
 from .ports import PortAllocator
 from .validate import PLACEHOLDER, peers
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     """One socket of one running instance, with its concrete endpoints."""
 
     name: str
@@ -29,8 +27,7 @@ class Binding:
     peers: int = 0  # connecting instances for a binder (by reference), endpoints for a connector
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
     node: Node
     replica: int  # from 1
     argv: tuple[str, ...]
@@ -51,8 +48,7 @@ class Instance:
         return tuple(e[len("ipc://"):] for b in self.sockets if b.bind for e in b.endpoints if e.startswith("ipc://"))
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     topology: Topology
     run_id: str
     instances: tuple[Instance, ...]
@@ -96,7 +92,7 @@ def make_plan(
 ) -> Plan:
     base_env = dict(os.environ if base_env is None else base_env)
     # Nodes see zmqrun's own Python first on PATH, so `python -m ...` finds pyzmq and the helper.
-    base_env["PATH"] = os.pathsep.join([str(Path(python).parent), base_env.get("PATH", os.defpath)])
+    base_env["PATH"] = os.pathsep.join([os.path.dirname(python), base_env.get("PATH", os.defpath)])
     for key in [k for k in base_env if k.startswith("ZMQRUN_")]:
         del base_env[key]
     # Bound endpoints first, so that connectors can be resolved in one pass.
@@ -175,7 +171,7 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
         argv = ("/bin/sh", "-c", render_word(node.run[0], values, quote=True))
     else:
         argv = tuple(w for word in node.run for w in render(word, values))
-    cwd = str(Path(topology.base_dir, node.cwd)) if node.cwd else topology.base_dir
+    cwd = os.path.normpath(os.path.join(topology.base_dir, node.cwd)) if node.cwd else topology.base_dir
     return Instance(node, replica, argv, tuple(sorted(env.items())), cwd, bindings)
 
 

@@ -6,14 +6,12 @@ import errno
 import random
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
-@dataclass(frozen=True)
-class Holder:
+class Holder(NamedTuple):
     pid: int | None
     user: str
     cmdline: str
@@ -27,21 +25,67 @@ class Holder:
         return f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]"
 
 
-def listening_ports() -> set[int]:
-    """TCP ports with a listening socket, read from /proc (cheap, no process scan)."""
+_NLMSG_DONE, _NLMSG_ERROR = 3, 2
+_SOCK_DIAG_BY_FAMILY = 20
+_NETLINK_SOCK_DIAG = 4
+_TCP_LISTEN = 10
+
+
+def _listening_netlink() -> set[int] | None:
+    """Ask the kernel (sock_diag) for listening TCP sockets only: unlike /proc/net/tcp, the cost
+    does not grow with every connection and TIME_WAIT entry on the machine. None if unsupported."""
+    import struct
+
     ports: set[int] = set()
-    found = False
+    try:
+        nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+    except (OSError, AttributeError):
+        return None
+    with nl:
+        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+            # inet_diag_req_v2: family, protocol, ext, pad, states bitmask, then a zeroed socket id.
+            req = struct.pack("=BBBBI48x", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
+            header = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, seq, 0)  # REQUEST | DUMP
+            nl.send(header + req)
+            done = False
+            while not done:
+                data = nl.recv(1 << 16)
+                offset = 0
+                while offset + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, offset)
+                    if kind == _NLMSG_DONE:
+                        done = True
+                        break
+                    if kind == _NLMSG_ERROR or length < 16:
+                        return None
+                    # inet_diag_msg: family, state, timer, retrans, then the socket id (sport first, big-endian).
+                    if data[offset + 17] == _TCP_LISTEN:
+                        ports.add(struct.unpack_from(">H", data, offset + 20)[0])
+                    offset += (length + 3) & ~3
+                if not data:
+                    return None
+    return ports
+
+
+def listening_ports() -> set[int]:
+    """TCP ports with a listening socket: from the kernel's sock_diag, else /proc, else psutil."""
+    found = _listening_netlink()
+    if found is not None:
+        return found
+    ports: set[int] = set()
+    seen_proc = False
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            text = Path(name).read_text()
+            with open(name) as f:
+                text = f.read()
         except OSError:
             continue
-        found = True
+        seen_proc = True
         for row in text.splitlines()[1:]:
             cols = row.split()
             if len(cols) > 3 and cols[3] == LISTEN:
                 ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-    if not found:
+    if not seen_proc:
         import psutil
 
         ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
@@ -63,7 +107,16 @@ def can_bind(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def port_is_free(port: int) -> bool:
-    return port not in listening_ports() and can_bind(port) and can_bind(port, "0.0.0.0")
+    """A listener on any address makes one of these binds fail (SO_REUSEADDR allows binding
+    beside TIME_WAIT leftovers, never beside a listener)."""
+    return can_bind(port) and can_bind(port, "0.0.0.0")
+
+
+def listener_holders(port: int) -> list[Holder]:
+    """Who listens on `port`; asks the (costly) process tables only when something does."""
+    if port not in listening_ports():
+        return []
+    return [h for h in holders(port) if h.status == "LISTEN"]
 
 
 def holders(port: int) -> list[Holder]:
@@ -138,7 +191,8 @@ class PortAllocator:
 
 def ephemeral_range() -> tuple[int, int]:
     try:
-        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
         return int(lo), int(hi)
     except (OSError, ValueError):
         return 32768, 60999

@@ -22,6 +22,10 @@ _CONTROL = re.compile(
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 )
 
+_COLOURS = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
+_SGR = {"bold": "1", "dim": "2", **{c: str(30 + i) for i, c in enumerate(_COLOURS)},
+        **{f"bright_{c}": str(90 + i) for i, c in enumerate(_COLOURS)}}  # fmt: skip
+
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
            "bright_green", "bright_yellow", "bright_blue", "bright_red")  # fmt: skip
 
@@ -104,12 +108,12 @@ class Printer:
         self.view: object | None = None  # a live status view, for printers that have one
 
     def _style(self, text: str, style: str) -> str:
+        """`text` wrapped in the SGR codes of a rich-style name ("bold red", "bright_cyan").
+        Computed here rather than by rich: importing rich would cost every run start-up time."""
         if not self.color:
             return text
-        from rich.color import ColorSystem
-        from rich.style import Style
-
-        return Style.parse(style).render(text, color_system=ColorSystem.STANDARD)
+        codes = [_SGR[word] for word in style.split()]
+        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
 
     def _stamp(self) -> str:
         return time.strftime("%H:%M:%S ") if self.timestamps else ""

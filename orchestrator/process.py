@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 
 from .plan import Instance
 
@@ -26,13 +25,18 @@ def become_subreaper() -> bool:
         return False
 
 
-@dataclass
 class Spawned:
-    popen: subprocess.Popen[bytes]
-    out_fd: int
-    stdin_fd: int | None = None
-    ready_fd: int | None = None
-    own_group: bool = True
+    """A started node: its Popen and the pipe ends zmqrun reads and writes."""
+
+    __slots__ = ("popen", "out_fd", "stdin_fd", "ready_fd", "own_group")
+
+    def __init__(self, popen: subprocess.Popen[bytes], out_fd: int, stdin_fd: int | None = None,
+                 ready_fd: int | None = None, own_group: bool = True):  # fmt: skip
+        self.popen = popen
+        self.out_fd = out_fd
+        self.stdin_fd = stdin_fd
+        self.ready_fd = ready_fd
+        self.own_group = own_group
 
     @property
     def pid(self) -> int:
@@ -99,20 +103,49 @@ def signal_group(pid: int, sig: int, own_group: bool = True) -> bool:
 
 
 def tree(pid: int) -> list[int]:
-    """The pid and all its live descendants."""
-    import psutil
+    """The pid and all its descendants."""
+    return [pid] + sorted(descendants(pid))
 
+
+def children(pid: int) -> list[int]:
+    """Direct children, from /proc/PID/task/*/children (Linux); psutil elsewhere."""
     try:
-        proc = psutil.Process(pid)
-        return [pid] + [c.pid for c in proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        tasks = []
+    found: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    if not tasks and not sys.platform.startswith("linux"):
+        import psutil
+
+        try:
+            return [c.pid for c in psutil.Process(pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+    return found
 
 
-def descendants() -> set[int]:
-    import psutil
+def descendants(pid: int | None = None) -> set[int]:
+    pending, seen = [os.getpid() if pid is None else pid], set()
+    while pending:
+        for child in children(pending.pop()):
+            if child not in seen:
+                seen.add(child)
+                pending.append(child)
+    return seen
 
-    return {c.pid for c in psutil.Process().children(recursive=True)}
+
+def is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def kill_pids(pids: list[int]) -> list[int]:

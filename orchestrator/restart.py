@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .model import Restart
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     restart: bool
     delay: float = 0.0
     gave_up: bool = False  # restarting was wanted but the limit within the window was reached

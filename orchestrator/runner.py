@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import secrets
-import shutil
+import os
 import sys
-import tempfile
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import Problem, TopologyError
 from .model import Topology
 from .plan import Plan, make_plan
-from .ports import PortAllocator, holders
+from .ports import PortAllocator, listener_holders
 from .printer import Printer, use_color
 from .validate import load_topology
 
@@ -22,13 +20,24 @@ if TYPE_CHECKING:
 
 
 def new_run_id() -> str:
-    return "zr-" + secrets.token_hex(5)
+    return "zr-" + os.urandom(5).hex()
+
+
+def remove_rundir(rundir: str) -> None:
+    """The run directory holds only ipc socket files: no need for shutil here."""
+    try:
+        for name in os.listdir(rundir):
+            os.unlink(os.path.join(rundir, name))
+        os.rmdir(rundir)
+    except OSError:
+        pass
 
 
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
-    rundir = tempfile.mkdtemp(prefix=f"zmqrun-{run_id}-")
+    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
     fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
     allocator = PortAllocator(*topology.port_range, reserved=fixed)
     return make_plan(topology, run_id, allocator, rundir), rundir
@@ -63,7 +72,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             printer.close()
         return outcome, observer
     finally:
-        shutil.rmtree(rundir, ignore_errors=True)
+        remove_rundir(rundir)
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
@@ -78,7 +87,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=holders)
+    topology = load_topology(args.file, holder_of=listener_holders)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")

@@ -8,11 +8,11 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import TopologyError
-from .ports import holders
+from .ports import listener_holders
 from .printer import sanitize
 from .runner import execute
 from .validate import load_topology
@@ -40,14 +40,13 @@ class Tail:
         raise OSError("no file descriptor")
 
 
-@dataclass
-class Result:
+class Result(NamedTuple):
     file: str
     name: str
     passed: bool
     seconds: float
     message: str = ""
-    details: list[str] = field(default_factory=list)
+    details: tuple[str, ...] | list[str] = ()
     status: int = 0
 
 
@@ -65,7 +64,7 @@ def collect(paths: list[str]) -> list[Path]:
 def run_one(file: Path, timeout: float | None, verbose: bool) -> Result:
     start = time.monotonic()
     try:
-        topology = load_topology(str(file), holder_of=holders)
+        topology = load_topology(str(file), holder_of=listener_holders)
     except TopologyError as exc:
         return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",
                       [str(p) for p in exc.problems], 2)  # fmt: skip

@@ -10,8 +10,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from . import cleanup, process
 from .guardian import Guardian
@@ -34,22 +33,27 @@ class Observer(Protocol):
     def verdict(self, now: float, finished: bool) -> tuple[bool, str] | None: ...
 
 
-@dataclass
 class Proc:
-    inst: Instance
-    state: str = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
-    spawned: process.Spawned | None = None
-    splitter: LineSplitter = field(default_factory=LineSplitter)
-    started: float = 0.0
-    code: int | None = None
-    stop_at: float | None = None  # when the stop signal was sent
-    stage: int = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
-    restarts: list[float] = field(default_factory=list)
-    backoff_until: float = 0.0
-    ended: str = ""
-    failed: bool = False
-    stdin_left: bytes = b""
-    ready_rx: re.Pattern[str] | None = None
+    """Everything the supervisor knows about one instance; only the supervisor changes it."""
+
+    __slots__ = ("inst", "state", "spawned", "splitter", "started", "code", "stop_at", "stage", "restarts",
+                 "backoff_until", "ended", "failed", "stdin_left", "ready_rx")  # fmt: skip
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
+        self.spawned: process.Spawned | None = None
+        self.splitter = LineSplitter()
+        self.started = 0.0
+        self.code: int | None = None
+        self.stop_at: float | None = None  # when the stop signal was sent
+        self.stage = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
+        self.restarts: list[float] = []
+        self.backoff_until = 0.0
+        self.ended = ""
+        self.failed = False
+        self.stdin_left = b""
+        self.ready_rx: re.Pattern[str] | None = None
 
     @property
     def alive(self) -> bool:
@@ -60,18 +64,16 @@ class Proc:
         return self.inst.label
 
 
-@dataclass
-class Options:
+class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     status: int
     reason: str
     procs: list[Proc]
-    leftovers: list[str] = field(default_factory=list)
+    leftovers: list[str] = []
 
 
 def describe_code(code: int) -> str:
