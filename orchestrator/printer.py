@@ -30,8 +30,22 @@ PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_
            "bright_green", "bright_yellow", "bright_blue", "bright_red")  # fmt: skip
 
 
+# Every sequence _CONTROL removes starts with one of these; one scan for them is far cheaper
+# than the alternation, and most output contains none.
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def sanitize(text: str) -> str:
-    return _CONTROL.sub("", text)
+    return _CONTROL.sub("", text) if _ANY_CONTROL.search(text) else text
+
+
+# Control bytes other than tab and newline. An all-ASCII chunk without them needs no
+# sanitising at all, and bytes.translate finds that out ~10x faster than any regex.
+_C0 = bytes(range(0, 9)) + bytes(range(11, 32)) + b"\x7f"
+
+
+def _clean(data: bytes) -> bool:
+    return data.isascii() and len(data.translate(None, _C0)) == len(data)
 
 
 class LineSplitter:
@@ -40,19 +54,23 @@ class LineSplitter:
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
+        self._pending_clean = True
 
     def feed(self, data: bytes) -> list[str]:
+        clean = _clean(data)
         text = self._pending + self._decoder.decode(data)
         if "\n" in text:
             head, _, self._pending = text.rpartition("\n")
-            lines = sanitize(head).split("\n")
+            lines = (head if clean and self._pending_clean else sanitize(head)).split("\n")
+            self._pending_clean = clean
         else:
             self._pending, lines = text, []
+            self._pending_clean = self._pending_clean and clean
         if len(self._pending) > MAX_LINE:
             cut = len(self._pending) - len(self._pending) % MAX_LINE
             lines += _pieces(sanitize(self._pending[:cut]))
             self._pending = self._pending[cut:]
-        if any(len(line) > MAX_LINE for line in lines):
+        if lines and max(map(len, lines)) > MAX_LINE:
             lines = [p for line in lines for p in _pieces(line)]
         return lines
 

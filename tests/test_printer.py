@@ -60,3 +60,16 @@ def test_closed_pipe_does_not_raise():
     printer.lines("a.1", ["x"])
     printer.note("still fine")
     assert printer.broken
+
+
+def test_escape_split_across_chunks_is_still_removed():
+    s = LineSplitter()
+    assert s.feed(b"\x1b[2Jabc") == []
+    assert s.feed(b"def\nclean\n") == ["abcdef", "clean"]
+    assert s.feed(b"x\x1b") == []
+    assert s.feed(b"]0;title\x07y\n") == ["xy"]  # the OSC is whole again once the chunks meet
+
+
+def test_non_ascii_and_c1_controls_take_the_careful_path():
+    s = LineSplitter()
+    assert s.feed("ok é \u009b31m \u202eevil\n".encode()) == ["ok é 31m evil"]
