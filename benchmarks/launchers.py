@@ -96,12 +96,18 @@ class Honcho(Launcher):
 class Zmqrun(Launcher):
     name = "zmqrun"
 
+    def __init__(self, work: Path, stop_signal: str | None = None):
+        super().__init__(work)
+        self.stop_signal = stop_signal
+
     def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
         topo = self.work / "bench.yaml"
         lines = [f"grace: {grace}s", "nodes:"]
         for i, p in enumerate(ports):
             words = ", ".join(f"'{w}'" for w in node_cmd(p, stubborn))
             lines += [f"  n{i}:", f"    run: [{words}]", "    sockets:", f"      s: {{type: PUB, bind: {p}}}"]
+            if self.stop_signal:
+                lines.append(f"    stop_signal: {self.stop_signal}")
         topo.write_text("\n".join(lines) + "\n")
         return [PY, "-m", "orchestrator", "--no-color", str(topo)]  # the installed package, not this tree
 

@@ -210,3 +210,21 @@ def test_second_ctrl_c_forces(zmqrun):
     assert "SIGINT again: forcing, killing every node now" in out
     assert time.monotonic() - start < 10  # far less than the 60 s grace
     assert proc.returncode == 130
+
+
+def test_ready_through_the_helper_orders_dependents(zmqrun):
+    path = zmqrun.write(f"""\
+    nodes:
+      warm:
+        run: [{PY}, -c, "import time\\nfrom orchestrator.node import Node\\nwith Node() as n:\\n  time.sleep(0.5)\\n  print('warmed', flush=True)\\n  n.ready()\\n  n.sleep(600)"]
+        ready: helper
+      after:
+        run: [{PY}, -c, "print('after runs')"]
+        depends_on: [warm]
+        exit_on_end: true
+    """)
+    result = zmqrun.run(str(path), timeout=30)
+    out = result.stdout
+    assert result.returncode == 0, out
+    assert "warm.1 is ready (the helper said so)" in out
+    assert out.index("warm.1  | warmed") < out.index("started after.1")
