@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
-import os
 from typing import Any
 
 from .errors import Problem

@@ -8,7 +8,7 @@ from .plan import Plan
 
 if TYPE_CHECKING:
     from .printer import Printer
-    from .supervisor import Outcome
+    from .state import Outcome
 
 
 def print_plan(plan: Plan, color: bool | None = None) -> None:

@@ -16,7 +16,7 @@ from .validate import load_topology
 
 if TYPE_CHECKING:
     from .expect import Expectations
-    from .supervisor import Options, Outcome
+    from .state import Options, Outcome
 
 
 def new_run_id() -> str:
@@ -91,7 +91,7 @@ def run_file(args: argparse.Namespace) -> int:
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")
-    from .supervisor import Options
+    from .state import Options
 
     options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
     live = args.status and sys.stdout.isatty() and not args.json

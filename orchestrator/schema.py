@@ -8,7 +8,15 @@ from typing import Any
 
 from .model import DEVICES, SOCKET_TYPES
 from .parse import (
-    CONDITIONS, EXPECT_KEYS, MAX_REPLICAS, NODE_KEYS, READY_KEYS, RESTART_KEYS, SOCKET_KEYS, STOP_SIGNALS, TOP_KEYS,
+    CONDITIONS,
+    EXPECT_KEYS,
+    MAX_REPLICAS,
+    NODE_KEYS,
+    READY_KEYS,
+    RESTART_KEYS,
+    SOCKET_KEYS,
+    STOP_SIGNALS,
+    TOP_KEYS,
 )  # fmt: skip
 
 DURATION: dict[str, Any] = {

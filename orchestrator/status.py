@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .printer import Printer
 
 if TYPE_CHECKING:
-    from .supervisor import Proc
+    from .state import Proc
 
 REFRESH = 0.5  # seconds between table updates: cheap enough, lively enough
 

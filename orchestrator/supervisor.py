@@ -10,79 +10,18 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from . import cleanup, process
 from .guardian import Guardian
-from .plan import Instance, Plan
+from .plan import Plan
 from .ports import listening_ports
 from .printer import LineSplitter, Printer
 from .restart import decide
+from .state import Observer, Options, Outcome, Proc, describe_code
+from .stopper import Stopper
 
-DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
 READ_CHUNK = 1 << 16
-
-
-class Observer(Protocol):
-    """Watches the run (the expect block does); may decide it, or name a deadline."""
-
-    deadline: float | None
-
-    def line(self, node: str, text: str) -> None: ...
-    def exited(self, node: str, replica: int, code: int, stopped: bool) -> None: ...
-    def verdict(self, now: float, finished: bool) -> tuple[bool, str] | None: ...
-
-
-class Proc:
-    """Everything the supervisor knows about one instance; only the supervisor changes it."""
-
-    __slots__ = ("inst", "state", "spawned", "splitter", "started", "code", "stop_at", "stage", "restarts",
-                 "backoff_until", "ended", "failed", "stdin_left", "ready_rx")  # fmt: skip
-
-    def __init__(self, inst: Instance):
-        self.inst = inst
-        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
-        self.spawned: process.Spawned | None = None
-        self.splitter = LineSplitter()
-        self.started = 0.0
-        self.code: int | None = None
-        self.stop_at: float | None = None  # when the stop signal was sent
-        self.stage = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
-        self.restarts: list[float] = []
-        self.backoff_until = 0.0
-        self.ended = ""
-        self.failed = False
-        self.stdin_left = b""
-        self.ready_rx: re.Pattern[str] | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.spawned is not None and self.code is None
-
-    @property
-    def label(self) -> str:
-        return self.inst.label
-
-
-class Options(NamedTuple):
-    abort_on_failure: bool = False
-    exit_code_from: str | None = None
-
-
-class Outcome(NamedTuple):
-    status: int
-    reason: str
-    procs: list[Proc]
-    leftovers: list[str] = []
-
-
-def describe_code(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"
 
 
 class Supervisor:
@@ -103,9 +42,7 @@ class Supervisor:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
         self.sel = selectors.DefaultSelector()
         self.stopping: str | None = None
-        self.stop_waves = [list(w) for w in reversed(plan.waves)]
-        self.wave = 0
-        self.wave_at = 0.0
+        self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
         self.poll_every = 0.005
@@ -147,7 +84,7 @@ class Supervisor:
             return self._finish()
         except BaseException:
             # Whatever went wrong in here, no node may outlive it.
-            self._force()
+            self.stopper.force(self.clock())
             cleanup.sweep(self.plan, self.out, keep=self.baseline)
             raise
         finally:
@@ -168,11 +105,8 @@ class Supervisor:
                 deadlines.append(p.started + p.inst.node.ready.timeout)
             if p.state == "backoff" and not self.stopping:
                 deadlines.append(p.backoff_until)
-            if p.alive and p.stop_at is not None:
-                g = p.inst.node.grace
-                deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + 2))
-        if self.stopping and self.wave < len(self.stop_waves):
-            deadlines.append(self.wave_at + DRAIN)
+        if self.stopping:
+            deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
         if self.view is not None:
@@ -202,7 +136,7 @@ class Supervisor:
                 name = signal.Signals(signum).name
                 if self.stopping:
                     self.out.note(f"{name} again: forcing, killing every node now", "bold red")
-                    self._force()
+                    self.stopper.force(self.clock())
                 else:
                     self.signal_status = 128 + signum
                     hint = " (press Ctrl+C again to force)" if signum == signal.SIGINT else ""
@@ -436,10 +370,8 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
-            if p.alive and p.stop_at is not None:
-                self._escalate(p, now)
         if self.stopping:
-            self._advance_waves(now)
+            self.stopper.tick(now)
         if self.observer and not self.stopping:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
@@ -491,60 +423,7 @@ class Supervisor:
                 p.state, p.ended = "skipped", "not started (run stopping)"
             elif p.state == "backoff":
                 p.state, p.ended = "exited", f"{describe_code(p.code or 0)}; restart cancelled by the stop"
-        self.wave_at = self.clock()
-        self._signal_wave()
-
-    def _signal_wave(self) -> None:
-        names = set(self.stop_waves[self.wave]) if self.wave < len(self.stop_waves) else set()
-        now = self.clock()
-        for p in self.procs:
-            if p.alive and p.stop_at is None and p.inst.node.name in names:
-                assert p.spawned is not None
-                p.stop_at, p.stage = now, 1
-                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
-
-    def _advance_waves(self, now: float) -> None:
-        while self.wave < len(self.stop_waves):
-            names = set(self.stop_waves[self.wave])
-            busy = any(p.alive for p in self.procs if p.inst.node.name in names)
-            if busy and now - self.wave_at < DRAIN:
-                return
-            self.wave += 1
-            self.wave_at = now
-            self._signal_wave()
-
-    def _escalate(self, p: Proc, now: float) -> None:
-        assert p.spawned is not None and p.stop_at is not None
-        grace, waited = p.inst.node.grace, now - p.stop_at
-        sig_name = signal.Signals(p.inst.node.stop_signal).name
-        if p.stage == 1 and waited >= grace / 2 and p.inst.node.stop_signal != signal.SIGTERM:
-            self.out.note(f"{p.label} did not exit {waited:.1f}s after {sig_name}, sending SIGTERM", "yellow")
-            process.signal_group(p.spawned.pid, signal.SIGTERM, p.spawned.own_group)
-            p.stage = 2
-        elif p.stage in (1, 2) and waited >= grace:
-            self.out.note(f"{p.label} did not exit {waited:.1f}s after the stop signal, sending SIGKILL to its tree", "red")
-            self._kill_tree(p)
-            p.stage = 3
-        elif p.stage == 3 and waited >= grace + 2:
-            # Unkillable for now (uninterruptible sleep): report it rather than hang the stop.
-            self.out.note(f"{p.label} (pid {p.spawned.pid}) survived SIGKILL for 2s; giving up on it", "bold red")
-            p.code, p.state, p.failed, p.ended = -9, "exited", True, "could not be killed"
-
-    def _kill_tree(self, p: Proc) -> None:
-        assert p.spawned is not None
-        pids = process.tree(p.spawned.pid)
-        if p.spawned.own_group:
-            process.signal_group(p.spawned.pid, signal.SIGKILL)
-        process.kill_pids(pids)
-
-    def _force(self) -> None:
-        for p in self.procs:
-            if p.alive:
-                if p.stop_at is None:
-                    p.stop_at = self.clock()
-                p.stage = 3
-                self._kill_tree(p)
-        self.wave = len(self.stop_waves)
+        self.stopper.begin(self.clock())
 
     # ---- the end --------------------------------------------------------------------------
 

@@ -1,0 +1,74 @@
+"""What the supervisor knows about a run: one record per instance, the options, the outcome,
+and the observer protocol (the expect block implements it)."""
+
+from __future__ import annotations
+
+import re
+import signal
+from typing import NamedTuple, Protocol
+
+from . import process
+from .plan import Instance
+from .printer import LineSplitter
+
+
+class Observer(Protocol):
+    """Watches the run (the expect block does); may decide it, or name a deadline."""
+
+    deadline: float | None
+
+    def line(self, node: str, text: str) -> None: ...
+    def exited(self, node: str, replica: int, code: int, stopped: bool) -> None: ...
+    def verdict(self, now: float, finished: bool) -> tuple[bool, str] | None: ...
+
+
+class Proc:
+    """Everything the supervisor knows about one instance; only the supervisor changes it."""
+
+    __slots__ = ("inst", "state", "spawned", "splitter", "started", "code", "stop_at", "stage", "restarts",
+                 "backoff_until", "ended", "failed", "stdin_left", "ready_rx")  # fmt: skip
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
+        self.spawned: process.Spawned | None = None
+        self.splitter = LineSplitter()
+        self.started = 0.0
+        self.code: int | None = None
+        self.stop_at: float | None = None  # when the stop signal was sent
+        self.stage = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
+        self.restarts: list[float] = []
+        self.backoff_until = 0.0
+        self.ended = ""
+        self.failed = False
+        self.stdin_left = b""
+        self.ready_rx: re.Pattern[str] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.spawned is not None and self.code is None
+
+    @property
+    def label(self) -> str:
+        return self.inst.label
+
+
+class Options(NamedTuple):
+    abort_on_failure: bool = False
+    exit_code_from: str | None = None
+
+
+class Outcome(NamedTuple):
+    status: int
+    reason: str
+    procs: list[Proc]
+    leftovers: list[str] = []
+
+
+def describe_code(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"

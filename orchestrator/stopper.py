@@ -1,0 +1,93 @@
+"""The stop sequence: waves that follow the data (senders first, each wave given DRAIN before the
+next), then per node its stop signal, SIGTERM at half its grace, SIGKILL of its whole tree at
+the end of it; every step logged with its reason. Called only from the supervisor's loop."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+
+from . import process
+from .printer import Printer
+from .state import Proc
+
+DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
+UNKILLABLE = 2.0  # after SIGKILL, how long before a node is reported rather than waited for
+
+
+class Stopper:
+    def __init__(self, procs: list[Proc], start_waves: Sequence[Sequence[str]], out: Printer):
+        self.procs = procs
+        self.out = out
+        self.waves = [set(w) for w in reversed(start_waves)]  # the reverse of start order
+        self.wave = 0
+        self.wave_at = 0.0
+
+    def begin(self, now: float) -> None:
+        self.wave_at = now
+        self._signal_wave(now)
+
+    def next_deadline(self, now: float) -> float:
+        deadlines = [now + 1.0]
+        for p in self.procs:
+            if p.alive and p.stop_at is not None:
+                g = p.inst.node.grace
+                deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + UNKILLABLE))
+        if self.wave < len(self.waves):
+            deadlines.append(self.wave_at + DRAIN)
+        return min(deadlines)
+
+    def tick(self, now: float) -> None:
+        for p in self.procs:
+            if p.alive and p.stop_at is not None:
+                self._escalate(p, now)
+        while self.wave < len(self.waves):
+            busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
+            if busy and now - self.wave_at < DRAIN:
+                return
+            self.wave += 1
+            self.wave_at = now
+            self._signal_wave(now)
+
+    def force(self, now: float) -> None:
+        """A second Ctrl-C: every node's tree is killed now."""
+        for p in self.procs:
+            if p.alive:
+                if p.stop_at is None:
+                    p.stop_at = now
+                p.stage = 3
+                kill_tree(p)
+        self.wave = len(self.waves)
+
+    def _signal_wave(self, now: float) -> None:
+        names = self.waves[self.wave] if self.wave < len(self.waves) else set()
+        for p in self.procs:
+            if p.alive and p.stop_at is None and p.inst.node.name in names:
+                assert p.spawned is not None
+                p.stop_at, p.stage = now, 1
+                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
+
+    def _escalate(self, p: Proc, now: float) -> None:
+        assert p.spawned is not None and p.stop_at is not None
+        grace, waited = p.inst.node.grace, now - p.stop_at
+        sig_name = signal.Signals(p.inst.node.stop_signal).name
+        if p.stage == 1 and waited >= grace / 2 and p.inst.node.stop_signal != signal.SIGTERM:
+            self.out.note(f"{p.label} did not exit {waited:.1f}s after {sig_name}, sending SIGTERM", "yellow")
+            process.signal_group(p.spawned.pid, signal.SIGTERM, p.spawned.own_group)
+            p.stage = 2
+        elif p.stage in (1, 2) and waited >= grace:
+            self.out.note(f"{p.label} did not exit {waited:.1f}s after the stop signal, sending SIGKILL to its tree", "red")
+            kill_tree(p)
+            p.stage = 3
+        elif p.stage == 3 and waited >= grace + UNKILLABLE:
+            # Unkillable for now (uninterruptible sleep): report it rather than hang the stop.
+            self.out.note(f"{p.label} (pid {p.spawned.pid}) survived SIGKILL for {UNKILLABLE:g}s; giving up on it", "bold red")
+            p.code, p.state, p.failed, p.ended = -9, "exited", True, "could not be killed"
+
+
+def kill_tree(p: Proc) -> None:
+    assert p.spawned is not None
+    pids = process.tree(p.spawned.pid)
+    if p.spawned.own_group:
+        process.signal_group(p.spawned.pid, signal.SIGKILL)
+    process.kill_pids(pids)
