@@ -31,6 +31,7 @@ from launchers import (  # noqa: E402
 from orchestrator.ports import listening_ports, port_is_free  # noqa: E402
 
 ROOT = HERE.parent
+ASSESSMENT = "## Assessment"
 
 
 def free_ports(n: int, start: int = 21000) -> list[int]:
@@ -383,7 +384,11 @@ def main() -> int:
         md.append(f"| {size} B | {bp:,.0f} | {bs:,.0f} | {bs / bp:.2f}x | {raw:,.0f} | {hp:,.0f} | {hp / raw:.2f}x "
                   f"| ≥ 0.95x both: {verdict(bs / bp >= 0.95 and hp / raw >= 0.95)} |")  # fmt: skip
     md.append("")
-    Path(args.out).write_text("\n".join(md) + "\n")
+    out = Path(args.out)
+    kept = ""
+    if out.exists() and ASSESSMENT in out.read_text():  # the hand-written reading of the figures stays
+        kept = out.read_text()[out.read_text().index(ASSESSMENT):]
+    out.write_text("\n".join(md) + "\n" + kept)
     print(f"wrote {args.out}")
     return 0
 
