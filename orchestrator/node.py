@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, overload
 
 import zmq
 
@@ -125,11 +125,21 @@ class Node:
             raise Stopped
         return [s for s in sockets if s in events]
 
+    @overload
+    def recv(self, sock: zmq.Socket[bytes], timeout: None = None) -> bytes: ...
+    @overload
+    def recv(self, sock: zmq.Socket[bytes], timeout: float) -> bytes | None: ...
+
     def recv(self, sock: zmq.Socket[bytes], timeout: float | None = None) -> bytes | None:
         """One message, or None after `timeout` seconds; Stopped on a stop signal."""
         if self.poll([sock], timeout):
             return sock.recv()
         return None
+
+    @overload
+    def recv_string(self, sock: zmq.Socket[bytes], timeout: None = None) -> str: ...
+    @overload
+    def recv_string(self, sock: zmq.Socket[bytes], timeout: float) -> str | None: ...
 
     def recv_string(self, sock: zmq.Socket[bytes], timeout: float | None = None) -> str | None:
         data = self.recv(sock, timeout)

@@ -108,8 +108,8 @@ def make_plan(
     for node in topology.nodes:
         for sock in node.sockets:
             for peer, peer_sock in peers(topology, node, sock):
-                key = (peer.name, peer_sock.name)
-                incoming[key] = incoming.get(key, 0) + node.replicas
+                edge = (peer.name, peer_sock.name)
+                incoming[edge] = incoming.get(edge, 0) + node.replicas
     instances = []
     for node in topology.nodes:
         for replica in range(1, node.replicas + 1):

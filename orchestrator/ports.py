@@ -88,7 +88,7 @@ def listening_ports() -> set[int]:
     if not seen_proc:
         import psutil
 
-        ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr}
     return ports
 
 

@@ -162,7 +162,7 @@ def kill_pids(pids: list[int]) -> list[int]:
 def reap_orphans(known: set[int]) -> list[int]:
     """Reap exited children that are not our nodes (orphans that re-parented to us).
     Our own nodes are left for Popen.poll(), which records their status."""
-    reaped = []
+    reaped: list[int] = []
     while True:
         try:
             info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)

@@ -81,18 +81,18 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                 bad(base + ("depends_on",), "a node cannot depend on itself")
         _check_placeholders(node, bad)
     if topology.expect:
-        names = {n.name for n in topology.nodes}
+        node_names = {n.name for n in topology.nodes}
         e = topology.expect
         for node_name, _ in e.exit:
-            if node_name not in names:
+            if node_name not in node_names:
                 bad(("expect", "exit", node_name), f"no node named {node_name!r}")
         for kind, caps in (("output", e.output), ("absent", e.absent)):
             for cap in caps:
-                if cap.node not in names:
+                if cap.node not in node_names:
                     bad(("expect", kind, cap.node), f"no node named {cap.node!r}")
         for i, pair in enumerate(e.equal):
             for cap in pair:
-                if cap.node not in names:
+                if cap.node not in node_names:
                     bad(("expect", "equal", i, cap.node), f"no node named {cap.node!r}")
     cycle = find_cycle({n.name: [d for d, _ in n.depends_on if topology.node(d)] for n in topology.nodes})
     if cycle:

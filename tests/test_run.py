@@ -185,8 +185,10 @@ def test_two_runs_of_one_topology_at_once_do_not_collide(zmqrun):
 
 
 def test_log_dir_and_json_lines_keep_every_line_through_a_stop(zmqrun):
-    code = ("import os, signal, sys, time\nsignal.signal(signal.SIGINT, lambda *_: os._exit(0))\n"
-            "for i in range(5000): print('line', i)\nsys.stdout.write('no newline at the end'); sys.stdout.flush()\ntime.sleep(600)")
+    # The node finishes its output before it honours SIGINT, so the test knows what must arrive.
+    code = ("import os, signal, sys, time\nstop = []\nsignal.signal(signal.SIGINT, lambda *_: stop.append(1))\n"
+            "for i in range(5000): print('line', i)\nsys.stdout.write('no newline at the end'); sys.stdout.flush()\n"
+            "while not stop: time.sleep(0.01)\nos._exit(0)")
     script = zmqrun.tmp_path / "talker.py"
     script.write_text(code)
     path = zmqrun.write(f"nodes:\n  talker:\n    replicas: 2\n    run: [{PY}, talker.py]\n")

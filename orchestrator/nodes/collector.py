@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+from typing import Any
 
 from orchestrator.node import Node
 
@@ -18,7 +19,7 @@ def main() -> None:
         total = 0
         per: collections.Counter[str] = collections.Counter()
         for _ in range(args.count):
-            msg = sock.recv_json()
+            msg: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
             per[msg["from"]] += 1
             total += msg["number"]
             print(f"Received {msg['number']} from consumer {msg['from']}; total so far: {total}")
