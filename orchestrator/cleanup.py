@@ -7,7 +7,7 @@ import time
 
 from . import process
 from .plan import Plan
-from .ports import holders, listening_ports
+from .ports import listener_holders, listening_ports
 from .printer import Printer
 
 
@@ -26,14 +26,14 @@ def sweep(plan: Plan, out: Printer, keep: set[int] | None = None) -> list[str]:
     if held:  # only now is it worth asking who holds what
         deadline = time.monotonic() + 1.0
         for port in sorted(held):
-            for h in [h for h in holders(port) if h.status == "LISTEN"]:
+            for h in listener_holders(port):
                 if h.pid and h.environ_run == plan.run_id:
                     process.kill_pids(process.tree(h.pid))
                     out.note(f"port {port}: killed leftover {h.describe()}", "yellow")
         while set(plan.ports) & listening_ports() and time.monotonic() < deadline:
             time.sleep(0.02)
         for port in sorted(set(plan.ports) & listening_ports()):
-            who = "; ".join(h.describe() for h in holders(port) if h.status == "LISTEN") or "unknown"
+            who = "; ".join(h.describe() for h in listener_holders(port)) or "unknown"
             left.append(f"port {port} is still held by {who}")
             out.note(f"port {port} is still held by {who}", "bold red")
     return left

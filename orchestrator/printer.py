@@ -87,6 +87,14 @@ def _pieces(line: str) -> list[str]:
     return [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
 
 
+def to_devnull(fd: int) -> None:
+    """Point `fd` at /dev/null: its reader went away (`zmqrun ... | head`), and neither our
+    later writes nor the interpreter's own flush at exit should fail on it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def use_color(stream: BinaryIO | None = None, flag: bool | None = None) -> bool:
     """Colour only on a terminal, never with NO_COLOR set, unless the user insists."""
     if flag is not None:
@@ -194,12 +202,9 @@ class Printer:
                 raise
 
     def _close_broken(self) -> None:
-        # Keep tearing down; later writes go nowhere. Point fd 1 at /dev/null so that the
-        # interpreter's own flush at exit does not complain either.
+        # Keep tearing down; later writes go nowhere.
         self.broken = True
         try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.out.fileno())
-            os.close(devnull)
+            to_devnull(self.out.fileno())
         except (OSError, AttributeError, ValueError):
             pass

@@ -3,7 +3,6 @@ line each, a `N passed, N failed` summary, and JUnit XML for CI systems."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -13,7 +12,7 @@ from typing import NamedTuple
 
 from .errors import TopologyError
 from .ports import listener_holders
-from .printer import sanitize
+from .printer import sanitize, to_devnull
 from .runner import execute
 from .validate import load_topology
 
@@ -93,9 +92,7 @@ def say(line: str) -> None:
     try:
         print(line, flush=True)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        to_devnull(sys.stdout.fileno())
 
 
 def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool) -> int:

@@ -169,17 +169,24 @@ class Supervisor:
             self._emit(p, p.splitter.flush())
             self._close_out(p)
         if p.spawned.stdin_fd is not None:
-            self.sel.unregister(p.spawned.stdin_fd)
-            p.spawned.stdin_fd = None
-            assert p.spawned.popen.stdin is not None
-            try:
-                p.spawned.popen.stdin.close()
-            except OSError:
-                pass
+            self._close_stdin(p)
         if p.spawned.ready_fd is not None:
-            self.sel.unregister(p.spawned.ready_fd)
-            os.close(p.spawned.ready_fd)
-            p.spawned.ready_fd = None
+            self._close_ready(p)
+
+    def _close_stdin(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.stdin_fd is not None and p.spawned.popen.stdin is not None
+        self.sel.unregister(p.spawned.stdin_fd)
+        p.spawned.stdin_fd = None
+        try:
+            p.spawned.popen.stdin.close()  # through the file object, like stdout below
+        except OSError:
+            pass
+
+    def _close_ready(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.ready_fd is not None
+        self.sel.unregister(p.spawned.ready_fd)
+        os.close(p.spawned.ready_fd)
+        p.spawned.ready_fd = None
 
     def _close_out(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.popen.stdout is not None
@@ -207,9 +214,7 @@ class Supervisor:
         if p.state == "running" and data:
             self._mark_ready(p, "the helper said so")
         if not data or p.state != "running":
-            self.sel.unregister(p.spawned.ready_fd)
-            os.close(p.spawned.ready_fd)
-            p.spawned.ready_fd = None
+            self._close_ready(p)
 
     def _write_stdin(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.stdin_fd is not None
@@ -222,13 +227,7 @@ class Supervisor:
         except OSError:
             p.stdin_left = b""
         if not p.stdin_left:
-            self.sel.unregister(fd)
-            p.spawned.stdin_fd = None
-            assert p.spawned.popen.stdin is not None
-            try:
-                p.spawned.popen.stdin.close()  # EOF for the node
-            except OSError:
-                pass
+            self._close_stdin(p)  # EOF for the node
 
     def _poll_children(self) -> None:
         known = set()
