@@ -16,7 +16,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -76,16 +75,22 @@ def start_stop(launchers: list[Launcher], n: int, reps: int) -> dict[str, dict[s
             if isinstance(la, Bash):
                 kill_all(proc, pids)
                 continue
-            time.sleep(0.3)  # let the launcher settle, as a user would before pressing Ctrl-C
-            pids = tree_pids(proc.pid)
-            t1 = time.perf_counter()
-            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
-            ok = wait_until(lambda: proc.poll() is not None and not alive(pids) and ports_free(ports), 60)
-            results[la.name]["stop"].append(time.perf_counter() - t1)
-            kill_all(proc, pids)
-            if not ok:
-                raise RuntimeError(f"{la.name} did not stop {n} nodes within 60 s")
+            results[la.name]["stop"].append(ctrl_c(proc, ports, la.name))
     return results
+
+
+def ctrl_c(proc: subprocess.Popen[bytes], ports: list[int], name: str) -> float:
+    """Seconds from Ctrl-C until the launcher has exited, its nodes are gone and its ports free."""
+    time.sleep(0.3)  # let the launcher settle, as a user would before pressing Ctrl-C
+    pids = tree_pids(proc.pid)
+    t1 = time.perf_counter()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    ok = wait_until(lambda: proc.poll() is not None and not alive(pids) and ports_free(ports), 60)
+    took = time.perf_counter() - t1
+    kill_all(proc, pids)
+    if not ok:
+        raise RuntimeError(f"{name} did not stop {len(ports)} nodes within 60 s")
+    return took
 
 
 def zmqrun_stop(n: int, reps: int, grace: float, stubborn: bool, stop_signal: str | None = None) -> list[float]:
@@ -95,14 +100,7 @@ def zmqrun_stop(n: int, reps: int, grace: float, stubborn: bool, stop_signal: st
     for _ in range(reps):
         proc = la.start(ports, stubborn=stubborn, grace=grace)
         assert wait_until(lambda: set(ports) <= listening_ports(), 300)
-        time.sleep(0.3)
-        pids = tree_pids(proc.pid)
-        t1 = time.perf_counter()
-        os.killpg(proc.pid, signal.SIGINT)
-        ok = wait_until(lambda: proc.poll() is not None and not alive(pids) and ports_free(ports), 60)
-        times.append(time.perf_counter() - t1)
-        kill_all(proc, pids)
-        assert ok
+        times.append(ctrl_c(proc, ports, la.name))
     return times
 
 
