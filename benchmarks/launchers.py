@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from orchestrator.ports import listening_ports
+from orchestrator.run.ports import listening_ports
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"

@@ -22,12 +22,23 @@ from pathlib import Path
 
 import psutil
 import zmq
-
-from launchers import (  # noqa: E402
-    HERE, PY, WORK, Bash, Honcho, Launcher, Zmqrun, alive, honcho_bin, kill_all, ports_free, tree_pids, wait_until,
+from launchers import (
+    HERE,
+    PY,
+    WORK,
+    Bash,
+    Honcho,
+    Launcher,
+    Zmqrun,
+    alive,
+    honcho_bin,
+    kill_all,
+    ports_free,
+    tree_pids,
+    wait_until,
 )  # fmt: skip
 
-from orchestrator.ports import listening_ports, port_is_free  # noqa: E402
+from orchestrator.run.ports import listening_ports, port_is_free
 
 ROOT = HERE.parent
 ASSESSMENT = "## Assessment"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import ExitStatus, TopologyError, ZmqrunError
+from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
 COMMANDS = ("run", "check", "test", "free", "graph", "schema")
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.INVALID if exc.code else ExitStatus.OK
     try:
         if args.command == "run":
-            from .runner import run_file
+            from orchestrator.run.runner import run_file
 
             return run_file(args)
         if args.command == "check":
@@ -74,19 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             import json
 
-            from .schema import schema
+            from orchestrator.topology.schema import schema
 
             print(json.dumps(schema(), indent=2, ensure_ascii=False))
             return ExitStatus.OK
         if args.command == "graph":
             return _graph(args)
         if args.command == "free":
-            from .free import free
+            from orchestrator.commands.free import free
 
             return free(args.ports, args.force)
         if args.command == "test":
-            from .runner import cli_duration
-            from .smoke import run_all
+            from orchestrator.commands.smoke import run_all
+            from orchestrator.run.runner import cli_duration
 
             return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose)
         parser.error(f"unknown command {args.command}")
@@ -109,10 +109,10 @@ def _report_problems(exc: TopologyError) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .ports import listener_holders
-    from .report import print_plan
-    from .runner import plan_for, remove_rundir
-    from .validate import load_topology
+    from orchestrator.run.ports import listener_holders
+    from orchestrator.run.runner import plan_for, remove_rundir
+    from orchestrator.topology.validate import load_topology
+    from orchestrator.view.report import print_plan
 
     status = ExitStatus.OK
     for file in args.files:
@@ -129,8 +129,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from . import graph
-    from .validate import load_topology
+    from orchestrator.topology.validate import load_topology
+    from orchestrator.view import graph
 
     topology = load_topology(args.file)
     if args.format == "mermaid":

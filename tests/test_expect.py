@@ -6,8 +6,8 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
-from orchestrator.expect import Expectations
-from orchestrator.model import Capture, Expect
+from orchestrator.run.expect import Expectations
+from orchestrator.topology.model import Capture, Expect
 
 
 class Clock:

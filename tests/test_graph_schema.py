@@ -9,14 +9,14 @@ from pathlib import Path
 import jsonschema
 import pydot
 import pytest
-
 from conftest import ROOT
-from orchestrator import graph
+
 from orchestrator.errors import TopologyError
-from orchestrator.loader import load_file
-from orchestrator.parse import parse
-from orchestrator.schema import schema
-from orchestrator.validate import load_topology
+from orchestrator.topology.loader import load_file
+from orchestrator.topology.parse import parse
+from orchestrator.topology.schema import schema
+from orchestrator.topology.validate import load_topology
+from orchestrator.view import graph
 
 SHIPPED = sorted((ROOT / "topologies").glob("*.yaml"))
 VALID = sorted((ROOT / "tests" / "topologies" / "valid").glob("*.yaml"))

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from orchestrator.errors import TopologyError
-from orchestrator.loader import MAX_BYTES, load_text
-from orchestrator.parse import parse
+from orchestrator.topology.loader import MAX_BYTES, load_text
+from orchestrator.topology.parse import parse
 
 GOOD = """\
 name: t

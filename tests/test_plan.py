@@ -7,10 +7,10 @@ import random
 import textwrap
 from pathlib import Path
 
-from orchestrator.loader import load_text
-from orchestrator.parse import parse
-from orchestrator.plan import make_plan
-from orchestrator.ports import PortAllocator
+from orchestrator.run.plan import make_plan
+from orchestrator.run.ports import PortAllocator
+from orchestrator.topology.loader import load_text
+from orchestrator.topology.parse import parse
 
 
 def plan_of(text: str, free=lambda port: True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from orchestrator.printer import MAX_LINE, LineSplitter, Printer, sanitize
+from orchestrator.view.printer import MAX_LINE, LineSplitter, Printer, sanitize
 
 
 def test_escape_sequences_never_pass():

@@ -12,8 +12,8 @@ import time
 import psutil
 from conftest import run_marker_pids, wait_for
 
-from orchestrator.model import Restart
-from orchestrator.restart import decide
+from orchestrator.run.restart import decide
+from orchestrator.topology.model import Restart
 
 PY = sys.executable
 

@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from orchestrator.loader import load_text
-from orchestrator.parse import parse
-from orchestrator.ports import Holder
-from orchestrator.validate import check
+from orchestrator.run.ports import Holder
+from orchestrator.topology.loader import load_text
+from orchestrator.topology.parse import parse
+from orchestrator.topology.validate import check
 
 
 def problems_of(text: str, holder_of=None) -> list[str]:

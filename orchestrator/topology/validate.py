@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .errors import Problem, TopologyError
-from .loader import Document, Path_
-from .model import Node, Socket, Topology, compatible
-from .ports import Holder, ephemeral_range
+from orchestrator.errors import Problem, TopologyError
+from orchestrator.run.ports import Holder, ephemeral_range
+from orchestrator.topology.loader import Document, Path_
+from orchestrator.topology.model import Node, Socket, Topology, compatible
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 ATTRS_ONE = {"port", "endpoint", "host"}
@@ -163,8 +163,8 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 def load_topology(path: str, holder_of: Callable[[int], list[Holder]] | None = None) -> Topology:
     """Load, parse and check one file; raise TopologyError with every problem found."""
-    from .loader import load_file
-    from .parse import parse
+    from orchestrator.topology.loader import load_file
+    from orchestrator.topology.parse import parse
 
     doc = load_file(path)
     topology, problems = parse(doc)

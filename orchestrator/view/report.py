@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .plan import Plan
+from orchestrator.run.plan import Plan
 
 if TYPE_CHECKING:
-    from .printer import Printer
-    from .state import Outcome
+    from orchestrator.run.state import Outcome
+    from orchestrator.view.printer import Printer
 
 
 def print_plan(plan: Plan, color: bool | None = None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, TopologyError
+from orchestrator.errors import Problem, TopologyError
 
 MAX_BYTES = 1 << 20  # a topology is a page of text; a megabyte is already absurd
 MAX_NODES = 50_000  # after alias expansion; stops "billion laughs" documents cheaply
@@ -49,7 +49,7 @@ def format_path(path: Path_) -> str:
 class Document:
     """A loaded file: plain Python data plus the line where each path starts."""
 
-    __slots__ = ("file", "data", "lines")
+    __slots__ = ("data", "file", "lines")
 
     def __init__(self, file: str, data: Any, lines: dict[Path_, int] | None = None):
         self.file = file

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from .plan import Instance
+from orchestrator.run.plan import Instance
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -28,7 +28,7 @@ def become_subreaper() -> bool:
 class Spawned:
     """A started node: its Popen and the pipe ends zmqrun reads and writes."""
 
-    __slots__ = ("popen", "out_fd", "stdin_fd", "ready_fd", "own_group")
+    __slots__ = ("out_fd", "own_group", "popen", "ready_fd", "stdin_fd")
 
     def __init__(self, popen: subprocess.Popen[bytes], out_fd: int, stdin_fd: int | None = None,
                  ready_fd: int | None = None, own_group: bool = True):  # fmt: skip

@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import cleanup, process
-from .guardian import Guardian
-from .plan import Plan
-from .ports import listening_ports
-from .printer import LineSplitter, Printer
-from .restart import decide
-from .state import Observer, Options, Outcome, Proc, describe_code
-from .stopper import Stopper
+from orchestrator.run import cleanup, process
+from orchestrator.run.guardian import Guardian
+from orchestrator.run.plan import Plan
+from orchestrator.run.ports import listening_ports
+from orchestrator.run.restart import decide
+from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code
+from orchestrator.run.stopper import Stopper
+from orchestrator.view.printer import LineSplitter, Printer
 
 READ_CHUNK = 1 << 16
 

@@ -184,7 +184,7 @@ class PortAllocator:
             self.given.add(port)
             self.cursor = port + 1
             return port
-        from .errors import PortError
+        from orchestrator.errors import PortError
 
         raise PortError(f"no free port left in {self.lo}-{self.hi}")
 

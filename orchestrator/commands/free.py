@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from .ports import Holder, holders
+from orchestrator.run.ports import Holder, holders
 
 
 def _stop(holder: Holder) -> bool:

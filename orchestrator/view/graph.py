@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Node, Socket, Topology
-from .validate import peers
+from orchestrator.topology.model import Node, Socket, Topology
+from orchestrator.topology.validate import peers
 
 
 class Edge(NamedTuple):

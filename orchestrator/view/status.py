@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .printer import Printer
+from orchestrator.view.printer import Printer
 
 if TYPE_CHECKING:
-    from .state import Proc
+    from orchestrator.run.state import Proc
 
 REFRESH = 0.5  # seconds between table updates: cheap enough, lively enough
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from . import process
-from .plan import Plan
-from .ports import listener_holders, listening_ports
-from .printer import Printer
+from orchestrator.run import process
+from orchestrator.run.plan import Plan
+from orchestrator.run.ports import listener_holders, listening_ports
+from orchestrator.view.printer import Printer
 
 
 def sweep(plan: Plan, out: Printer, keep: set[int] | None = None) -> list[str]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 
-from . import process
-from .printer import Printer
-from .state import Proc
+from orchestrator.run import process
+from orchestrator.run.state import Proc
+from orchestrator.view.printer import Printer
 
 DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
 UNKILLABLE = 2.0  # after SIGKILL, how long before a node is reported rather than waited for

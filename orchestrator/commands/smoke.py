@@ -10,11 +10,11 @@ from collections import deque
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import TopologyError
-from .ports import listener_holders
-from .printer import sanitize, to_devnull
-from .runner import execute
-from .validate import load_topology
+from orchestrator.errors import TopologyError
+from orchestrator.run.ports import listener_holders
+from orchestrator.run.runner import execute
+from orchestrator.topology.validate import load_topology
+from orchestrator.view.printer import sanitize, to_devnull
 
 TAIL_LINES = 15
 

@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .model import Expect
+from orchestrator.topology.model import Expect
 
 TAIL = 10
 

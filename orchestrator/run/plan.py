@@ -11,9 +11,9 @@ import shlex
 import sys
 from typing import NamedTuple
 
-from .model import Node, Socket, Topology, send_rank
-from .ports import PortAllocator
-from .validate import PLACEHOLDER, peers
+from orchestrator.run.ports import PortAllocator
+from orchestrator.topology.model import Node, Socket, Topology, send_rank
+from orchestrator.topology.validate import PLACEHOLDER, peers
 
 
 class Binding(NamedTuple):

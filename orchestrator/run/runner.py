@@ -7,16 +7,16 @@ import os
 import sys
 from typing import TYPE_CHECKING, BinaryIO
 
-from .errors import Problem, TopologyError
-from .model import Topology
-from .plan import Plan, make_plan
-from .ports import PortAllocator, listener_holders
-from .printer import Printer, use_color
-from .validate import load_topology
+from orchestrator.errors import Problem, TopologyError
+from orchestrator.run.plan import Plan, make_plan
+from orchestrator.run.ports import PortAllocator, listener_holders
+from orchestrator.topology.model import Topology
+from orchestrator.topology.validate import load_topology
+from orchestrator.view.printer import Printer, use_color
 
 if TYPE_CHECKING:
-    from .expect import Expectations
-    from .state import Options, Outcome
+    from orchestrator.run.expect import Expectations
+    from orchestrator.run.state import Options, Outcome
 
 
 def new_run_id() -> str:
@@ -47,15 +47,15 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             options: Options | None = None, timeout: float | None = None, log_dir: str | None = None,
             json_lines: bool = False, status: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
-    from .expect import Expectations
-    from .report import print_outcome
-    from .supervisor import Supervisor
+    from orchestrator.run.expect import Expectations
+    from orchestrator.run.supervisor import Supervisor
+    from orchestrator.view.report import print_outcome
 
     plan, rundir = plan_for(topology)
     try:
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
-            from .status import LivePrinter
+            from orchestrator.view.status import LivePrinter
 
             printer: Printer = LivePrinter(labels, color, timestamps, log_dir)
         else:
@@ -76,7 +76,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
-    from .parse import parse_duration
+    from orchestrator.topology.parse import parse_duration
 
     if value is None:
         return None
@@ -91,7 +91,7 @@ def run_file(args: argparse.Namespace) -> int:
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")
-    from .state import Options
+    from orchestrator.run.state import Options
 
     options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
     live = args.status and sys.stdout.isatty() and not args.json

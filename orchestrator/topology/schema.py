@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import DEVICES, SOCKET_TYPES
-from .parse import (
+from orchestrator.topology.model import DEVICES, SOCKET_TYPES
+from orchestrator.topology.parse import (
     CONDITIONS,
     EXPECT_KEYS,
     MAX_REPLICAS,

@@ -7,9 +7,9 @@ import re
 import signal
 from typing import NamedTuple, Protocol
 
-from . import process
-from .plan import Instance
-from .printer import LineSplitter
+from orchestrator.run import process
+from orchestrator.run.plan import Instance
+from orchestrator.view.printer import LineSplitter
 
 
 class Observer(Protocol):
@@ -25,8 +25,22 @@ class Observer(Protocol):
 class Proc:
     """Everything the supervisor knows about one instance; only the supervisor changes it."""
 
-    __slots__ = ("inst", "state", "spawned", "splitter", "started", "code", "stop_at", "stage", "restarts",
-                 "backoff_until", "ended", "failed", "stdin_left", "ready_rx")  # fmt: skip
+    __slots__ = (
+        "backoff_until",
+        "code",
+        "ended",
+        "failed",
+        "inst",
+        "ready_rx",
+        "restarts",
+        "spawned",
+        "splitter",
+        "stage",
+        "started",
+        "state",
+        "stdin_left",
+        "stop_at",
+    )  # fmt: skip
 
     def __init__(self, inst: Instance):
         self.inst = inst

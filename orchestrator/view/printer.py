@@ -41,7 +41,7 @@ def sanitize(text: str) -> str:
 
 # Control bytes other than tab and newline. An all-ASCII chunk without them needs no
 # sanitising at all, and bytes.translate finds that out ~10x faster than any regex.
-_C0 = bytes(range(0, 9)) + bytes(range(11, 32)) + b"\x7f"
+_C0 = bytes(range(9)) + bytes(range(11, 32)) + b"\x7f"
 
 
 def _clean(data: bytes) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Restart
+from orchestrator.topology.model import Restart
 
 
 class Decision(NamedTuple):

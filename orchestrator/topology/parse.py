@@ -8,9 +8,9 @@ import shlex
 import signal
 from typing import Any
 
-from .errors import Problem
-from .loader import Document, Path_
-from .model import DEVICES, SOCKET_TYPES, Capture, Expect, Node, Ready, Restart, Socket, Topology
+from orchestrator.errors import Problem
+from orchestrator.topology.loader import Document, Path_
+from orchestrator.topology.model import DEVICES, SOCKET_TYPES, Capture, Expect, Node, Ready, Restart, Socket, Topology
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 SOCKET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")

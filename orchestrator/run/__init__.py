@@ -1,0 +1,1 @@
+"""One run: plan ports and processes, supervise them, stop them, sweep up and verify."""
