@@ -67,7 +67,7 @@ def _bind_endpoint(sock: Socket, port: int | None, rundir: str, node: str, repli
     return f"tcp://{host}:{port}"
 
 
-def _connect_endpoint(endpoint: str) -> str:
+def connect_endpoint(endpoint: str) -> str:
     """A bind endpoint as a peer should dial it (a wildcard bind is reached on loopback)."""
     for wildcard in ("tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:"):
         if endpoint.startswith(wildcard):
@@ -119,7 +119,7 @@ def make_plan(
                     eps: tuple[str, ...] = (bound[(node.name, sock.name)][replica - 1],)
                 else:
                     eps = tuple(
-                        _connect_endpoint(e) if "://" not in t else t
+                        connect_endpoint(e) if "://" not in t else t
                         for t in sock.connect
                         for e in (bound[tuple(t.split(".", 1))] if "://" not in t else [t])  # type: ignore[index]
                     )

@@ -25,51 +25,11 @@ class Holder(NamedTuple):
         return f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]"
 
 
-_NLMSG_DONE, _NLMSG_ERROR = 3, 2
-_SOCK_DIAG_BY_FAMILY = 20
-_NETLINK_SOCK_DIAG = 4
-_TCP_LISTEN = 10
-
-
-def _listening_netlink() -> set[int] | None:
-    """Ask the kernel (sock_diag) for listening TCP sockets only: unlike /proc/net/tcp, the cost
-    does not grow with every connection and TIME_WAIT entry on the machine. None if unsupported."""
-    import struct
-
-    ports: set[int] = set()
-    try:
-        nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
-    except (OSError, AttributeError):
-        return None
-    with nl:
-        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
-            # inet_diag_req_v2: family, protocol, ext, pad, states bitmask, then a zeroed socket id.
-            req = struct.pack("=BBBBI48x", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
-            header = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, seq, 0)  # REQUEST | DUMP
-            nl.send(header + req)
-            done = False
-            while not done:
-                data = nl.recv(1 << 16)
-                offset = 0
-                while offset + 16 <= len(data):
-                    length, kind = struct.unpack_from("=IH", data, offset)
-                    if kind == _NLMSG_DONE:
-                        done = True
-                        break
-                    if kind == _NLMSG_ERROR or length < 16:
-                        return None
-                    # inet_diag_msg: family, state, timer, retrans, then the socket id (sport first, big-endian).
-                    if data[offset + 17] == _TCP_LISTEN:
-                        ports.add(struct.unpack_from(">H", data, offset + 20)[0])
-                    offset += (length + 3) & ~3
-                if not data:
-                    return None
-    return ports
-
-
 def listening_ports() -> set[int]:
     """TCP ports with a listening socket: from the kernel's sock_diag, else /proc, else psutil."""
-    found = _listening_netlink()
+    from orchestrator.run.sockdiag import listening_ports as from_kernel
+
+    found = from_kernel()
     if found is not None:
         return found
     ports: set[int] = set()

@@ -66,7 +66,12 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
         try:
-            outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
+            from orchestrator.edges.watch import watch_for
+            from orchestrator.run.state import Options
+
+            edges = watch_for(plan, printer, (options or Options()).edge_interval)
+            printer.edges = edges  # the live view draws them
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view, edges=edges).run()
             print_outcome(outcome, printer)
         finally:
             printer.close()
@@ -93,7 +98,9 @@ def run_file(args: argparse.Namespace) -> int:
     timeout = cli_duration(args.timeout, "--timeout")
     from orchestrator.run.state import Options
 
-    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
+    interval = cli_duration(args.edge_interval, "--edge-interval")
+    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from,
+                      edge_interval=1.0 if interval is None else interval)  # fmt: skip
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)

@@ -70,6 +70,7 @@ class Proc:
 class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
+    edge_interval: float = 1.0  # seconds between samples of the edges; 0 turns them off
 
 
 class Outcome(NamedTuple):

@@ -10,7 +10,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.run import cleanup, process
 from orchestrator.run.guardian import Guardian
@@ -21,13 +21,16 @@ from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_co
 from orchestrator.run.stopper import Stopper
 from orchestrator.view.printer import LineSplitter, Printer
 
+if TYPE_CHECKING:
+    from orchestrator.edges.watch import EdgeWatch
+
 READ_CHUNK = 1 << 16
 
 
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None):  # fmt: skip
+                 view: Any = None, edges: EdgeWatch | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -50,6 +53,7 @@ class Supervisor:
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.edges = edges  # samples the kernel's view of every edge on its own deadline
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -111,6 +115,8 @@ class Supervisor:
             deadlines.append(self.observer.deadline)
         if self.view is not None:
             deadlines.append(self.next_view)
+        if self.edges is not None and not self.stopping:
+            deadlines.append(self.edges.deadline)
         return min(deadlines)
 
     def _finished(self) -> bool:
@@ -359,6 +365,10 @@ class Supervisor:
                     ):
                         self._mark_ready(p, "ports listening" if p.inst.listen_ports or p.inst.ipc_paths else "")
             self.poll_every = min(0.05, self.poll_every * 1.5)
+        if self.edges is not None and not self.stopping and self.edges.tick(self.procs, now):
+            for p in self.procs:
+                if p.state == "running" and p.inst.node.ready.when == "connected" and self.edges.connected(p.label):
+                    self._mark_ready(p, "its connections are established")
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
@@ -403,6 +413,8 @@ class Supervisor:
             return f"a line matching {r.log!r}"
         if r.when == "helper":
             return "the node helper to report ready"
+        if r.when == "connected":
+            return "its connecting sockets to be connected"
         return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
 
     def _decide(self, verdict: tuple[bool, str]) -> None:

@@ -45,6 +45,9 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         base: Path_ = ("nodes", node.name)
         if node.stdin == "inherit" and node.replicas > 1:
             bad(base + ("stdin",), "stdin: inherit needs replicas: 1")
+        dials = [t for s in node.sockets if not s.bind for t in s.connect if "://" not in t or t.startswith(("tcp://", "ipc://"))]
+        if node.ready.when == "connected" and not dials:
+            bad(base + ("ready",), "ready: connected needs a socket that connects over tcp or ipc; this node has none")
         for sock in node.sockets:
             spath = base + ("sockets", sock.name)
             if sock.bind and sock.port is not None:

@@ -1,0 +1,106 @@
+"""The supervisor's edge component: on its own deadline it samples the kernel, folds the
+samples into edge states, and reports each diagnosis once. It never blocks: one sample is two
+or three netlink dumps, plus /proc reads only when a socket it has not seen appears."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from orchestrator.edges.declared import Edge, declared_edges
+from orchestrator.edges.diagnose import PUBLISHERS, QUIET_AFTER, Finding, Snapshot, diagnose
+from orchestrator.edges.kernel import KernelView, cpu_ns
+from orchestrator.edges.track import EdgeState, Observation, advance
+
+if TYPE_CHECKING:
+    from orchestrator.run.plan import Plan
+    from orchestrator.run.state import Proc
+    from orchestrator.view.printer import Printer
+
+INTERVAL = 1.0  # seconds between samples by default (--edge-interval)
+READY_POLL = 0.05  # while a node waits for `ready: connected`
+AUDIT_AFTER = (1.0, 5.0, 15.0)  # seconds after a start at which its listeners are checked
+
+
+def _publisher(e: Edge) -> str | None:
+    if e.binder and e.binder_type in PUBLISHERS:
+        return e.binder
+    return e.connecter if e.connecter_type in PUBLISHERS else None
+
+
+def watch_for(plan: Plan, printer: Printer, interval: float) -> EdgeWatch | None:
+    """The run's edge watch, reporting to `printer`; None when off and no node needs it for readiness."""
+    needed = any(i.node.ready.when == "connected" for i in plan.instances)
+    if interval <= 0 and not needed:
+        return None
+
+    def report(finding: Finding) -> None:
+        printer.note(finding.message, "yellow", stream="diagnosis")
+
+    if interval <= 0:  # sampled only while a node waits to be connected; no diagnoses
+        return EdgeWatch(plan, lambda _: None, float("inf"))
+    return EdgeWatch(plan, report, interval)
+
+
+class EdgeWatch:
+    """Owns the edge states of one run; the supervisor calls tick() and reads connected()."""
+
+    def __init__(self, plan: Plan, report: Callable[[Finding], None], interval: float = INTERVAL,
+                 kernel: Callable[[dict[str, int], Sequence[str]], tuple[list[Observation], list[tuple[str, str]]]] | None = None):  # fmt: skip
+        self.edges: tuple[Edge, ...] = declared_edges(plan)
+        self.declared = {i.label: tuple(e for b in i.sockets if b.bind for e in b.endpoints) for i in plan.instances}
+        self.sample = kernel or KernelView(self.edges).sample
+        self.report = report
+        self.interval = interval
+        self.states: list[EdgeState | None] = [None] * len(self.edges)
+        self.reported: set[tuple[str, ...]] = set()
+        self.deadline = 0.0
+        self.audits: dict[int, list[float]] = {}  # pid -> when to look at its listeners
+        self.cpu: dict[int, tuple[float, int]] = {}  # pid -> (when, CPU ns) at the last look
+
+    def connected(self, label: str) -> bool:
+        """Whether every edge `label` dials is established (as of the last sample)."""
+        return all(st is not None and st.connected for e, st in zip(self.edges, self.states) if e.connecter == label)
+
+    def tick(self, procs: Sequence[Proc], now: float) -> bool:
+        """Sample if due; whether it did."""
+        if now < self.deadline:
+            return False
+        waiting = any(p.state == "running" and p.inst.node.ready.when == "connected" for p in procs)
+        self.deadline = now + (READY_POLL if waiting else self.interval)
+        live = [p for p in procs if p.alive and p.stop_at is None and p.spawned is not None]
+        pids = {p.label: p.spawned.pid for p in live}  # type: ignore[union-attr]
+        started = {p.label: p.started for p in live}
+        audit = []
+        for p in live:
+            times = self.audits.setdefault(p.spawned.pid, [p.started + t for t in AUDIT_AFTER])  # type: ignore[union-attr]
+            if times and now >= times[0]:
+                audit.append(p.label)
+                while times and now >= times[0]:
+                    times.pop(0)
+        observed, listening = self.sample(pids, audit)
+        self.states = [advance(st, ob, now) for st, ob in zip(self.states, observed, strict=True)]
+        busy = self._busy(pids, started, now)
+        snapshot = Snapshot(now, self.edges, tuple(self.states), started, busy, tuple(listening), self.declared)
+        for finding in diagnose(snapshot):
+            if finding.key not in self.reported:
+                self.reported.add(finding.key)
+                self.report(finding)
+        return True
+
+    def _busy(self, pids: dict[str, int], started: dict[str, float], now: float) -> dict[str, float]:
+        """CPU share of each publisher that has been up a while with no subscriber connected:
+        the only sign, from outside, that it is publishing into the void."""
+        ends = [(_publisher(e), st is not None and st.connected) for e, st in zip(self.edges, self.states)]
+        lonely = {label for label, _ in ends if label} - {label for label, up in ends if up}
+        busy = {}
+        for label in lonely:
+            if label not in pids or now - started[label] < QUIET_AFTER / 2:
+                continue
+            pid, ns = pids[label], cpu_ns(pids[label])
+            if ns is None:
+                continue
+            if pid in self.cpu and now > self.cpu[pid][0]:
+                busy[label] = (ns - self.cpu[pid][1]) / 1e9 / (now - self.cpu[pid][0])
+            self.cpu[pid] = (now, ns)
+        return busy
