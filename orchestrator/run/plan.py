@@ -206,8 +206,9 @@ def start_after(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
                 if peer.name == node.name:
                     continue
                 mine, theirs = send_rank(sock.type), send_rank(peer_sock.type)
-                # Tie (PAIR, DEALER-DEALER...): the binder goes first.
-                if mine >= theirs:
+                # Tie (PAIR, DEALER-DEALER...): the binder goes first. A node that is ready only
+                # once connected (`node` dials `peer` here) cannot be waited for by its peer.
+                if mine >= theirs or node.ready.when == "connected":
                     soft[node.name].add(peer.name)
                 else:
                     soft[peer.name].add(node.name)

@@ -110,7 +110,9 @@ def unix_sockets(states: int) -> list[UnixSocket]:
             if kind == _UNIX_DIAG_PEER:
                 peer = struct.unpack_from("=I", data, a)[0]
             elif kind == _UNIX_DIAG_NAME:
-                name = data[a:b].decode("utf-8", "replace")
+                raw = data[a:b]
+                # A path ends at its first NUL (the kernel may count one); an abstract name starts with one.
+                name = (raw if raw[:1] == b"\0" else raw.split(b"\0", 1)[0]).decode("utf-8", "replace")
         found.append(UnixSocket(state, inode, peer, name))
     return found
 
