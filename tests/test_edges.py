@@ -199,3 +199,28 @@ def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport)
         for p in procs:
             p.kill()
             p.wait()
+
+
+# ---- the edges section of --status ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [120, 80, 60, 40, 30])
+def test_edges_section_fits_the_terminal(width):
+    import io
+
+    from rich.console import Console
+
+    from orchestrator.view.status import edges_table
+
+    edges = PUBSUB + PUSHPULL + (Edge("client-with-a-rather-long-name.3", "requests", "REQ", "tcp://127.0.0.1:5002",
+                                      "server.1", "replies", "REP"),)  # fmt: skip
+    states = [conn(0, 9000, 1234.0), DOWN, None, EdgeState(False, 2.0, connections=2), conn(1.0)]
+    console = Console(file=io.StringIO(), width=width)
+    console.print(edges_table(edges, states, 9.0, width))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 + len(edges) and max(map(len, lines)) <= width
+    assert "up 9s" in lines[1] and "never up" in lines[2] and "down 7s" in lines[4]
+    if width >= 80:
+        assert "pub.1.out -> a.1.in" in lines[1] and "1.2 kB/s" in lines[1] and "PUB>SUB" in lines[1]
+    if width >= 120:
+        assert "client-with-a-rather-long-name.3.requests -> server.1.replies" in lines[5]
