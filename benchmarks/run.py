@@ -1,6 +1,6 @@
 """Run every benchmark and write BENCHMARKS.md. Usage (from the repository root):
 
-    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md]
+    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only idle]
 
 Every figure is a ratio against a baseline measured in the same run; each cell is the median
 of --reps runs with min and max. honcho is installed on first use into benchmarks/.work/."""
@@ -292,15 +292,37 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+def idle_section(reps: int) -> list[str]:
+    md = ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
+          "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian. "
+          "In the last row each node also dials the next one's PUB with a SUB (16 quiet tcp edges), which zmqrun "
+          "samples from the kernel at its default rate (--edge-interval 1s).", "",
+          "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
+    for la in (Honcho(WORK), Zmqrun(WORK), Zmqrun(WORK, edges=True)):
+        print(f"idle {la.name}", flush=True)
+        runs = [idle(la, 16, 10.0) for _ in range(max(1, reps // 2))]
+        cpu_ms = [u * 1000 for u, _, _ in runs]
+        mem = [m for _, m, _ in runs]
+        target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
+                  if la.name.startswith("zmqrun") else "")  # fmt: skip
+        md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
+    md.append("")
+    return md
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sizes", default="4,16,64,200")
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--only", choices=["idle"], help="run one section and print its table instead of writing --out")
     args = ap.parse_args()
     WORK.mkdir(exist_ok=True)
     honcho_bin(WORK)
+    if args.only == "idle":
+        print("\n".join(idle_section(args.reps)))
+        return 0
     sizes = [int(x) for x in args.sizes.split(",")]
     md = ["# zmqrun benchmarks", "", "Reproduce: `.venv/bin/python benchmarks/run.py` (after the README's first set-up "
           "command; honcho is installed into `benchmarks/.work/`).", "", "## Machine", "", *machine(), ""]  # fmt: skip
@@ -369,18 +391,7 @@ def main() -> int:
                   f"| {cell(r['honcho'])} | {h / z:.1f}x | {max(r['zmqrun_peak_mb']):.0f} MB |")  # fmt: skip
     md.append("")
 
-    md += ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
-           "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian.", "",
-           "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
-    for la in (Honcho(WORK), Zmqrun(WORK)):
-        print(f"idle {la.name}", flush=True)
-        runs = [idle(la, 16, 10.0) for _ in range(max(1, args.reps // 2))]
-        cpu_ms = [u * 1000 for u, _, _ in runs]
-        mem = [m for _, m, _ in runs]
-        target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
-                  if la.name == "zmqrun" else "")  # fmt: skip
-        md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
-    md.append("")
+    md += idle_section(args.reps)
 
     md += ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
            "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "

@@ -29,7 +29,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def socket_inodes(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
