@@ -24,21 +24,27 @@ from orchestrator.topology.validate import load_topology
 
 
 def test_advance_counts_connections_rates_and_totals():
-    st = advance(None, Observation(False), 0.0)
+    st = advance(None, Observation(False), 0.0, 0.0)
     assert not st.connected and st.connections == 0 and st.since == 0.0
-    st = advance(st, Observation(True, 11, 100, 50), 1.0)
+    st = advance(st, Observation(True, 11, 100, 50), 1.0, 0.0)
     assert st.connected and st.since == 1.0 and st.connections == 1 and st.reconnects == 0
     assert st.rate_to_connecter == 0.0  # a new connection has no interval to measure yet
-    st = advance(st, Observation(True, 11, 2100, 50), 2.0)
+    st = advance(st, Observation(True, 11, 2100, 50), 2.0, 1.0)
     assert st.rate_to_connecter == 2000.0 and st.rate_to_binder == 0.0 and st.since == 1.0
     assert st.total_to_connecter == 2100 and st.grew_to_connecter == 2.0 and st.grew_to_binder == 1.0
     assert st.data_to_connecter == 2.0 and st.data_to_binder is None  # 50 bytes is a handshake, not data
-    st = advance(st, Observation(False), 3.0)
+    st = advance(st, Observation(False), 3.0, 2.0)
     assert not st.connected and st.since == 3.0 and st.total_to_connecter == 2100
-    st = advance(st, Observation(True, 12, 10, 10), 4.0)  # counters start again on a new connection
+    st = advance(st, Observation(True, 12, 10, 10), 4.0, 3.0)  # counters start again on a new connection
     assert st.reconnects == 1 and st.total_to_connecter == 2110 and st.since == 4.0
-    st = advance(st, Observation(True, 13, 5, 5), 5.0)  # a new socket without a gap in between
+    st = advance(st, Observation(True, 13, 5, 5), 5.0, 4.0)  # a new socket without a gap in between
     assert st.reconnects == 2 and st.since == 5.0
+    quiet = advance(st, Observation(True, 13, 5, 5), 6.0, 5.0)
+    assert quiet.rate_to_connecter == 0.0 and quiet.since == 5.0 and quiet.total_to_connecter == 2115
+    assert advance(quiet, Observation(True, 13, 5, 5), 7.0, 6.0) is quiet  # nothing moved: the same state
+    busy = advance(quiet, Observation(True, 13, 505, 5), 9.0, 7.0)
+    assert busy.rate_to_connecter == 250.0 and busy.grew_to_connecter == 9.0
+    assert advance(busy, Observation(True, 13, 505, 5), 10.0, 9.0).rate_to_connecter == 0.0  # and quiet again
 
 
 # ---- diagnoses, as a table --------------------------------------------------------------------
@@ -51,7 +57,7 @@ UP = {"a.1": 0.0, "b.1": 0.0, "pub.1": 0.0, "w.1": 0.0, "w.2": 0.0, "v.1": 0.0}
 
 
 def conn(since: float = 0.0, to_c: int = 0, rate: float = 0.0, grew: float = 0.0, data: float | None = None) -> EdgeState:
-    return EdgeState(True, since, 1, 1, to_c, 0, to_c, 0, rate, 0.0, grew, since, data, None, 0.0)
+    return EdgeState(True, since, 1, 1, to_c, 0, to_c, 0, rate, 0.0, grew, since, data, None)
 
 
 DOWN = EdgeState(False, 0.0)
@@ -174,11 +180,11 @@ def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport)
     try:
         pusher = start("PUSH", endpoint, "bind")
         view = KernelView((edge,))
-        [obs], _ = view.sample({"push.1": pusher.pid})
+        [obs], _ = view.sample({"push.1": pusher.pid}, eager=True)
         assert not obs.connected
         puller = start("PULL", endpoint, "connect")
         pids = {"push.1": pusher.pid, "pull.1": puller.pid}
-        obs = wait_for(lambda: (o := view.sample(pids)[0][0]).connected and o, 10)
+        obs = wait_for(lambda: (o := view.sample(pids, eager=True)[0][0]).connected and o, 10)
         assert obs.conn
         if transport == "tcp":
             before = obs.to_connecter
@@ -188,13 +194,13 @@ def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport)
                 pusher.stdin.flush()
                 puller.stdin.write("go\n")
                 puller.stdin.flush()
-            wait_for(lambda: view.sample(pids)[0][0].to_connecter >= before + 5000, 10)
-        _, listening = view.sample(pids, audit=["push.1"])
+            wait_for(lambda: view.sample(pids, eager=True)[0][0].to_connecter >= before + 5000, 10)
+        _, listening = view.sample(pids, audit=["push.1"], eager=True)
         assert [label for label, _ in listening] == ["push.1"]
         assert listening[0][1].rsplit(":", 1)[-1] == endpoint.rsplit(":", 1)[-1] if transport == "tcp" else listening[0][1] == endpoint
         puller.kill()
         puller.wait()
-        wait_for(lambda: not view.sample(pids)[0][0].connected, 10)
+        wait_for(lambda: not view.sample(pids, eager=True)[0][0].connected, 10)
     finally:
         for p in procs:
             p.kill()

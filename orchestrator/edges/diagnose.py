@@ -4,10 +4,11 @@ reports each finding once, by its key."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from orchestrator.edges.declared import Edge
+from orchestrator.edges.declared import Edge, place
 from orchestrator.edges.track import EdgeState
 
 NOT_CONNECTED_AFTER = 5.0  # seconds after both ends started before a missing connection is named
@@ -34,10 +35,21 @@ class Snapshot(NamedTuple):
     busy: dict[str, float] = {}  # label -> share of one CPU lately, where measured
     listening: tuple[tuple[str, str], ...] = ()  # (label, endpoint) the kernel shows listening
     declared: dict[str, tuple[str, ...]] = {}  # label -> the endpoints it declares binding
+    interval: float = 1.0  # seconds between samples: a window must hold at least two
 
 
 def diagnose(s: Snapshot) -> list[Finding]:
+    if not s.listening and all(_settled(st, s) for st in s.states):
+        return []  # every edge up and no byte moving: the common case, which has nothing to find
     return [*_not_connected(s), *_no_subscriber(s), *_prefix(s), *_slow_joiner(s), *_undeclared(s)]
+
+
+def _settled(st: EdgeState | None, s: Snapshot) -> bool:
+    """Connected, quiet, and past any PUSH's start window: no rule can fire on this edge."""
+    if st is None or not st.connected or st.rate_to_connecter or st.rate_to_binder:
+        return False
+    firsts = [t for t in (st.data_to_connecter, st.data_to_binder) if t is not None]
+    return not firsts or s.now - min(firsts) > START_WINDOW + max(START_WINDOW, 2 * s.interval)
 
 
 def _end(edge: Edge, types: tuple[str, ...]) -> tuple[str, str, str, str] | None:
@@ -60,14 +72,21 @@ def _toward_far(st: EdgeState, side: str) -> tuple[int, float, float, float | No
     return st.total_to_binder, st.rate_to_binder, st.grew_to_binder, st.data_to_binder
 
 
-def _groups(s: Snapshot, types: tuple[str, ...]) -> Iterator[tuple[tuple[str, str, str, str], list[tuple[Edge, EdgeState | None]]]]:
-    """Edges grouped by their end of one of `types` (one socket of one instance)."""
-    groups: dict[tuple[str, str, str, str], list[tuple[Edge, EdgeState | None]]] = {}
-    for edge, st in zip(s.edges, s.states, strict=True):
+@functools.lru_cache(maxsize=16)
+def _ends(edges: tuple[Edge, ...], types: tuple[str, ...]) -> tuple[tuple[tuple[str, str, str, str], tuple[int, ...]], ...]:
+    """Indices of the edges grouped by their end of one of `types` (one socket of one instance);
+    the edges of a run never change, so this is worked out once."""
+    groups: dict[tuple[str, str, str, str], list[int]] = {}
+    for i, edge in enumerate(edges):
         end = _end(edge, types)
         if end is not None:
-            groups.setdefault(end, []).append((edge, st))
-    yield from groups.items()
+            groups.setdefault(end, []).append(i)
+    return tuple((end, tuple(ix)) for end, ix in groups.items())
+
+
+def _groups(s: Snapshot, types: tuple[str, ...]) -> Iterator[tuple[tuple[str, str, str, str], list[tuple[Edge, EdgeState | None]]]]:
+    for end, ix in _ends(s.edges, types):
+        yield end, [(s.edges[i], s.states[i]) for i in ix]
 
 
 def _not_connected(s: Snapshot) -> Iterator[Finding]:
@@ -122,7 +141,7 @@ def _slow_joiner(s: Snapshot) -> Iterator[Finding]:
         if len(group) < 2:
             continue
         firsts = [f for _, st in group if st is not None and (f := _toward_far(st, side)[3]) is not None]
-        if not firsts or not min(firsts) + START_WINDOW <= s.now <= min(firsts) + 2 * START_WINDOW:
+        if not firsts or not START_WINDOW <= s.now - min(firsts) <= START_WINDOW + max(START_WINDOW, 2 * s.interval):
             continue
         sent = [(_toward_far(st, side)[0] if st is not None else 0, _far(e, side)) for e, st in group]
         total = sum(n for n, _ in sent)
@@ -136,15 +155,9 @@ def _slow_joiner(s: Snapshot) -> Iterator[Finding]:
                       f"or wait for every peer before sending (node.wait_for_peers({sock!r}))")  # fmt: skip
 
 
-def _place(endpoint: str) -> str:
-    """What makes two endpoints the same listener: the tcp port, or the ipc path."""
-    scheme, _, rest = endpoint.partition("://")
-    return f"tcp:{rest.rsplit(':', 1)[-1]}" if scheme == "tcp" else f"{scheme}:{rest}"
-
-
 def _undeclared(s: Snapshot) -> Iterator[Finding]:
     for label, endpoint in s.listening:
-        if _place(endpoint) in {_place(e) for e in s.declared.get(label, ())}:
+        if place(endpoint) in {place(e) for e in s.declared.get(label, ())}:
             continue
-        yield Finding(("undeclared-listener", label, _place(endpoint)), "undeclared-listener",
+        yield Finding(("undeclared-listener", label, place(endpoint)), "undeclared-listener",
                       f"{label} listens on {endpoint}, which the topology does not declare for it")  # fmt: skip

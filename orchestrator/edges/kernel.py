@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import Collection
 
-from orchestrator.edges.declared import Edge
+from orchestrator.edges.declared import Edge, place
 from orchestrator.edges.track import Observation
 from orchestrator.run import sockdiag
 from orchestrator.run.sockdiag import ESTABLISHED, LISTEN
@@ -58,49 +58,91 @@ def _endpoint(s: sockdiag.TcpSocket) -> str:
 
 
 class KernelView:
-    """Samples the kernel for a fixed set of edges. Which process owns a socket is learned from
-    /proc only when a socket of interest is new, so a quiet run costs two netlink dumps a sample."""
+    """Samples the kernel for a fixed set of edges. A connection, once found by a walk of the
+    kernel's tables, is followed by an exact lookup (cheap: no walk); which process owns a socket
+    is learned from /proc only when a socket of interest is new. So a quiet, connected run costs
+    one netlink round trip a sample, and the walks happen while some edge is down: every sample
+    for the first SETTLE seconds after a node started, then every REWALK seconds."""
 
-    def __init__(self, edges: tuple[Edge, ...]):
+    SETTLE, REWALK = 10.0, 5.0
+
+    def __init__(self, edges: tuple[Edge, ...], declared: Collection[str] = ()):
         self.edges = edges
-        self.ports = {e.port for e in edges if e.port is not None}
+        self.declared = {place(e) for e in declared}  # every endpoint the run binds: expected listeners
         self.v6 = any(e.endpoint.startswith("tcp://[") for e in edges)
-        self.paths = {e.path for e in edges if e.path}
         self.owner: dict[int, str] = {}  # socket inode -> instance label
         self.foreign: set[int] = set()  # inodes of interest owned by no node of ours
+        self.listeners_seen: set[int] = set()  # listening inodes already attributed (or nobody's)
+        self.tcp: dict[int, sockdiag.TcpSocket] = {}  # edge index -> the connecter's socket
+        self.unix: dict[int, tuple[sockdiag.UnixSocket, int]] = {}  # edge index -> (accepted socket, connecter's inode)
+        self.pids: dict[str, int] = {}
+        self.changed = 0.0  # when the set of processes last changed
+        self.next_walk = 0.0
 
     def _rescan(self, pids: dict[str, int]) -> None:
-        self.owner = {inode: label for label, pid in pids.items() for p in descendants(pid) for inode in socket_inodes(p)}
+        """Learn whose sockets these processes hold (reading /proc costs: only the few asked)."""
+        self.owner.update({inode: label for label, pid in pids.items() for p in descendants(pid) for inode in socket_inodes(p)})
 
-    def sample(self, pids: dict[str, int], audit: Collection[str] = ()) -> tuple[list[Observation], list[tuple[str, str]]]:
-        """One observation per edge, and (label, endpoint) of what the instances in `audit` listen on."""
-        tcp: list[sockdiag.TcpSocket] = []
-        listen_states = (1 << LISTEN) if audit else 0
-        if self.ports or audit:
-            families = [socket.AF_INET] + ([socket.AF_INET6] if self.v6 or audit else [])
-            for fam in families:
-                tcp += sockdiag.tcp_sockets(fam, (1 << ESTABLISHED) | listen_states, info=bool(self.ports))
-        unix: list[sockdiag.UnixSocket] = []
-        if self.paths or audit:
-            unix = sockdiag.unix_sockets((1 << ESTABLISHED) | listen_states)
-        dialled = [s for s in tcp if s.state == ESTABLISHED and s.dport in self.ports]
-        accepted = [s for s in unix if s.state == ESTABLISHED and s.name in self.paths]
+    def sample(self, pids: dict[str, int], audit: Collection[str] = (), now: float = 0.0,
+               eager: bool = False) -> tuple[list[Observation], list[tuple[str, str]]]:  # fmt: skip
+        """One observation per edge, and (label, endpoint) of what the instances in `audit`
+        listen on. `eager` walks the tables now if an edge is down (someone waits for it)."""
+        if pids != self.pids:
+            self.pids, self.changed = dict(pids), now
+        observed: list[Observation | None] = [None] * len(self.edges)
+        for i, counters in zip(list(self.tcp), sockdiag.lookup(list(self.tcp.values())), strict=True):
+            if counters is None or self.owner.get(self.tcp[i].inode) not in pids:
+                del self.tcp[i]
+            else:
+                observed[i] = Observation(True, self.tcp[i].inode, counters[1], counters[0])
+        for i, up in zip(list(self.unix), sockdiag.lookup_unix([s for s, _ in self.unix.values()]), strict=True):
+            if not up or self.owner.get(self.unix[i][1]) not in pids:
+                del self.unix[i]
+            else:
+                observed[i] = Observation(True, self.unix[i][1])
+        down = [i for i, ob in enumerate(observed) if ob is None]
+        if down and (eager or now >= self.next_walk or now - self.changed < self.SETTLE):
+            self.next_walk = now + self.REWALK
+            self._walk(down, pids, observed)
+        return [ob or Observation(False) for ob in observed], self._listening(pids, audit) if audit else []
+
+    def _walk(self, down: list[int], pids: dict[str, int], observed: list[Observation | None]) -> None:
+        """Find the connections of the edges in `down` in the kernel's tables."""
+        ports = {self.edges[i].port for i in down} - {None}
+        paths = {self.edges[i].path for i in down} - {""}
+        dialled = []
+        if ports:
+            for fam in [socket.AF_INET] + ([socket.AF_INET6] if self.v6 else []):
+                dialled += [s for s in sockdiag.tcp_sockets(fam, 1 << ESTABLISHED, info=True) if s.dport in ports]
+        accepted = [s for s in sockdiag.unix_sockets(1 << ESTABLISHED) if s.name in paths] if paths else []
         wanted = {s.inode for s in dialled} | {s.peer for s in accepted}
         unknown = wanted - self.owner.keys() - self.foreign
-        if unknown or audit:
-            self._rescan(pids)
+        if unknown:  # new connections: they can only be those of the connecters still down
+            self._rescan({label: pids[label] for label in {self.edges[i].connecter for i in down} if label in pids})
         self.foreign = (self.foreign | unknown) & wanted - self.owner.keys()
         by_conn = {(self.owner.get(s.inode), s.dport): s for s in dialled}
-        by_peer = {(self.owner.get(s.peer), s.name): s.peer for s in accepted}
-        observed = []
-        for e in self.edges:
-            if e.port is not None and (s := by_conn.get((e.connecter, e.port))) is not None:
-                observed.append(Observation(True, s.inode, s.bytes_received, s.bytes_acked))
-            elif e.path and (peer := by_peer.get((e.connecter, e.path))) is not None:
-                observed.append(Observation(True, peer))
-            else:
-                observed.append(Observation(False))
-        listening = [(self.owner[s.inode], _endpoint(s)) for s in tcp if s.state == LISTEN and self.owner.get(s.inode) in audit]
-        listening += [(self.owner[s.inode], "ipc://" + s.name.replace("\0", "@", 1)) for s in unix
-                      if s.state == LISTEN and s.name and self.owner.get(s.inode) in audit]  # fmt: skip
-        return observed, listening
+        by_peer = {(self.owner.get(s.peer), s.name): s for s in accepted}
+        for i in down:
+            e = self.edges[i]
+            if e.port is not None and (t := by_conn.get((e.connecter, e.port))) is not None:
+                self.tcp[i] = t
+                observed[i] = Observation(True, t.inode, t.bytes_received, t.bytes_acked)
+            elif e.path and (u := by_peer.get((e.connecter, e.path))) is not None:
+                self.unix[i] = (u, u.peer)
+                observed[i] = Observation(True, u.peer)
+
+    def _listening(self, pids: dict[str, int], audit: Collection[str]) -> list[tuple[str, str]]:
+        """(label, endpoint) of every listening socket of the instances in `audit`. Only a
+        listener never seen before sends zmqrun to /proc to learn whose it is."""
+        tcp = [s for fam in (socket.AF_INET, socket.AF_INET6) for s in sockdiag.tcp_sockets(fam, 1 << LISTEN)]
+        tcp = [s for s in tcp if f"tcp:{s.sport}" not in self.declared]
+        unix = [s for s in sockdiag.unix_sockets(1 << LISTEN) if s.name and f"ipc:{s.name}" not in self.declared]
+        inodes = {s.inode for s in tcp} | {s.inode for s in unix}
+        unknown = inodes - self.owner.keys() - self.listeners_seen
+        if unknown:  # a listener nobody declared, never seen before: is it one of these nodes'?
+            self._rescan({label: pids[label] for label in audit if label in pids})
+        self.listeners_seen = (self.listeners_seen | unknown) & inodes
+        found = [(self.owner[s.inode], _endpoint(s)) for s in tcp if self.owner.get(s.inode) in audit]
+        found += [(self.owner[s.inode], "ipc://" + s.name.replace("\0", "@", 1))
+                  for s in unix if self.owner.get(s.inode) in audit]  # fmt: skip
+        return found

@@ -32,16 +32,19 @@ class EdgeState(NamedTuple):
     grew_to_binder: float = 0.0
     data_to_connecter: float | None = None  # when bytes beyond the handshake first flowed that way
     data_to_binder: float | None = None
-    at: float = 0.0  # time of the last observation
 
     @property
     def reconnects(self) -> int:
         return max(0, self.connections - 1)
 
 
-def advance(prev: EdgeState | None, obs: Observation, now: float) -> EdgeState:
+def advance(prev: EdgeState | None, obs: Observation, now: float, last: float) -> EdgeState:
+    """The state after `obs`, seen at `now`; `last` is when the previous sample was taken."""
     if prev is None:
-        prev = EdgeState(False, now, at=now)
+        prev, last = EdgeState(False, now), now
+    elif (obs.connected == prev.connected and obs.conn == prev.conn and obs.to_connecter == prev.to_connecter
+          and obs.to_binder == prev.to_binder and not prev.rate_to_connecter and not prev.rate_to_binder):  # fmt: skip
+        return prev  # nothing moved: the common case of a quiet run, kept cheap
     new_conn = obs.connected and obs.conn != prev.conn
     if new_conn:  # counters restart with every connection
         d_conn, d_bind = obs.to_connecter, obs.to_binder
@@ -49,7 +52,7 @@ def advance(prev: EdgeState | None, obs: Observation, now: float) -> EdgeState:
         d_conn, d_bind = max(0, obs.to_connecter - prev.to_connecter), max(0, obs.to_binder - prev.to_binder)
     else:
         d_conn = d_bind = 0
-    dt = now - prev.at
+    dt = now - last
     total_c, total_b = prev.total_to_connecter + d_conn, prev.total_to_binder + d_bind
     connections = prev.connections + (1 if new_conn else 0)
     handshakes = HANDSHAKE * max(1, connections)
@@ -70,5 +73,4 @@ def advance(prev: EdgeState | None, obs: Observation, now: float) -> EdgeState:
         grew_to_binder=now if d_bind else prev.grew_to_binder,
         data_to_connecter=first_c,
         data_to_binder=first_b,
-        at=now,
     )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from orchestrator.run.state import Proc
     from orchestrator.view.printer import Printer
 
-INTERVAL = 1.0  # seconds between samples by default (--edge-interval)
+INTERVAL = 2.0  # seconds between samples by default (--edge-interval); see BENCHMARKS.md for the cost
 READY_POLL = 0.05  # while a node waits for `ready: connected`
 AUDIT_AFTER = (1.0, 5.0, 15.0)  # seconds after a start at which its listeners are checked
 
@@ -46,15 +46,17 @@ class EdgeWatch:
     """Owns the edge states of one run; the supervisor calls tick() and reads connected()."""
 
     def __init__(self, plan: Plan, report: Callable[[Finding], None], interval: float = INTERVAL,
-                 kernel: Callable[[dict[str, int], Sequence[str]], tuple[list[Observation], list[tuple[str, str]]]] | None = None):  # fmt: skip
+                 kernel: Callable[..., tuple[list[Observation], list[tuple[str, str]]]] | None = None):  # fmt: skip
         self.edges: tuple[Edge, ...] = declared_edges(plan)
         self.declared = {i.label: tuple(e for b in i.sockets if b.bind for e in b.endpoints) for i in plan.instances}
-        self.sample = kernel or KernelView(self.edges).sample
+        self.sample = kernel or KernelView(self.edges, [e for eps in self.declared.values() for e in eps]).sample
         self.report = report
         self.interval = interval
         self.states: list[EdgeState | None] = [None] * len(self.edges)
         self.reported: set[tuple[str, ...]] = set()
         self.deadline = 0.0
+        self.last = 0.0  # when the last sample was taken
+        self.publishers = [_publisher(e) for e in self.edges]
         self.audits: dict[int, list[float]] = {}  # pid -> when to look at its listeners
         self.cpu: dict[int, tuple[float, int]] = {}  # pid -> (when, CPU ns) at the last look
 
@@ -78,10 +80,11 @@ class EdgeWatch:
                 audit.append(p.label)
                 while times and now >= times[0]:
                     times.pop(0)
-        observed, listening = self.sample(pids, audit)
-        self.states = [advance(st, ob, now) for st, ob in zip(self.states, observed, strict=True)]
+        observed, listening = self.sample(pids, audit, now, waiting)
+        self.states = [advance(st, ob, now, self.last) for st, ob in zip(self.states, observed, strict=True)]
+        self.last = now
         busy = self._busy(pids, started, now)
-        snapshot = Snapshot(now, self.edges, tuple(self.states), started, busy, tuple(listening), self.declared)
+        snapshot = Snapshot(now, self.edges, tuple(self.states), started, busy, tuple(listening), self.declared, self.interval)
         for finding in diagnose(snapshot):
             if finding.key not in self.reported:
                 self.reported.add(finding.key)
@@ -91,8 +94,9 @@ class EdgeWatch:
     def _busy(self, pids: dict[str, int], started: dict[str, float], now: float) -> dict[str, float]:
         """CPU share of each publisher that has been up a while with no subscriber connected:
         the only sign, from outside, that it is publishing into the void."""
-        ends = [(_publisher(e), st is not None and st.connected) for e, st in zip(self.edges, self.states)]
-        lonely = {label for label, _ in ends if label} - {label for label, up in ends if up}
+        lonely = {label for label in self.publishers if label}
+        if lonely:
+            lonely -= {label for label, st in zip(self.publishers, self.states) if st is not None and st.connected}
         busy = {}
         for label in lonely:
             if label not in pids or now - started[label] < QUIET_AFTER / 2:
