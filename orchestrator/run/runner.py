@@ -24,10 +24,21 @@ def new_run_id() -> str:
 
 
 def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
+    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
+    if not rundir:
+        return
+    for top, dirs, files in os.walk(rundir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:
+                pass
     try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
         os.rmdir(rundir)
     except OSError:
         pass
@@ -65,6 +76,16 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        if plan.keys is not None:
+            from orchestrator.security import store
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                printer.note(warning, "bold yellow")
+            store.write(plan.keys)  # secret keys only ever go to 0600 files; the environment names them
+            secured = sum(len(b.endpoints) for i in plan.instances for b in i.sockets if b.security == "curve" and not b.bind)
+            printer.note(f"security: CURVE on {secured} connection{'s' if secured != 1 else ''}, "
+                         f"{len(plan.keys.pairs)} key pair{'s' if len(plan.keys.pairs) != 1 else ''} made for this run")  # fmt: skip
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
             print_outcome(outcome, printer)

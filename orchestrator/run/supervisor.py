@@ -19,6 +19,7 @@ from orchestrator.run.ports import listening_ports
 from orchestrator.run.restart import decide
 from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code
 from orchestrator.run.stopper import Stopper
+from orchestrator.security import handshake
 from orchestrator.view.printer import LineSplitter, Printer
 
 READ_CHUNK = 1 << 16
@@ -63,7 +64,7 @@ class Supervisor:
         old = {s: signal.signal(s, lambda *_: None) for s in watched}
         process.become_subreaper()
         self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-        guardian = Guardian(self.plan.run_id)
+        guardian = Guardian(self.plan.run_id, self.plan.rundir)
         self.baseline.add(guardian.pid)
         try:
             self._start_eligible()
@@ -197,6 +198,8 @@ class Supervisor:
     def _emit(self, p: Proc, lines: list[str]) -> None:
         if not lines:
             return
+        if self.plan.keys is not None:
+            lines = self.plan.keys.redact(p.label, lines)
         self.out.lines(p.label, lines)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
@@ -208,13 +211,21 @@ class Supervisor:
     def _on_ready_pipe(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.ready_fd is not None
         try:
-            data = os.read(p.spawned.ready_fd, 64)
+            data = os.read(p.spawned.ready_fd, 4096)
         except BlockingIOError:
             return
-        if p.state == "running" and data:
-            self._mark_ready(p, "the helper said so")
-        if not data or p.state != "running":
+        if not data:
             self._close_ready(p)
+            return
+        *lines, rest = (p.status_buf + data).split(b"\n")
+        p.status_buf = rest[-512:]  # a line is short; anything longer is garbage
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            if text == "ready":
+                if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self._mark_ready(p, "the helper said so")
+            elif (failure := handshake.decode(text)) and failure.socket in {b.name for b in p.inst.sockets}:
+                self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _write_stdin(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.stdin_fd is not None
@@ -279,7 +290,7 @@ class Supervisor:
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
             self._release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
@@ -287,7 +298,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        p.splitter = LineSplitter()
+        p.splitter, p.status_buf = LineSplitter(), b""
         self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
         if p.spawned.ready_fd is not None:
             self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
