@@ -44,7 +44,10 @@ def reason(event: int, value: int) -> str:
         return "the peer's CURVE hello did not decrypt (a client with the wrong server key?), so it was refused"
     if event == FAILED_PROTOCOL:
         return f"ZMTP protocol error 0x{value:08x}"
-    return f"no detail from libzmq (errno {value})"
+    import os
+
+    why = os.strerror(value) if value > 0 else "no detail"
+    return f"the peer broke off the handshake ({why}): a client without this run's CURVE keys?"
 
 
 def describe(label: str, f: Failure) -> str:

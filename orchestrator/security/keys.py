@@ -25,9 +25,9 @@ def _make() -> tuple[bytes, bytes]:
 class Keyring:
     """Key pairs by instance label; secret keys go to files in `directory` (see store)."""
 
-    def __init__(self, directory: str, make: Callable[[], tuple[bytes, bytes]] = _make):
+    def __init__(self, directory: str, make: Callable[[], tuple[bytes, bytes]] | None = None):
         self.directory = directory
-        self._make = make
+        self._make = make or _make
         self.pairs: dict[str, KeyPair] = {}
 
     def pair(self, label: str) -> KeyPair:

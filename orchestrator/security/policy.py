@@ -67,7 +67,7 @@ def problems(topology: Topology) -> list[tuple[Path_, str]]:
         import zmq
 
         where: Path_ = ("security",) if topology.security == "curve" else ()
-        out.append((where, f"security: curve, but this libzmq ({zmq.zmq_version()}) was built without CURVE "
+        out.append((where, f"CURVE needs a libzmq built with it; this one ({zmq.zmq_version()}) is not "
                     "(zmq.has('curve') is false)"))  # fmt: skip
     return out
 
