@@ -52,7 +52,7 @@ def _watch(read_fd: int, run_id: str, rundir: str) -> None:
             except OSError:
                 pass
         time.sleep(0.05)
-    if rundir:  # the run's secret keys and ipc sockets must not outlive it either
+    if os.path.basename(rundir).startswith("zmqrun-"):  # its keys and ipc sockets must not outlive the run
         from orchestrator.run.runner import remove_rundir
 
         remove_rundir(rundir)
