@@ -104,3 +104,21 @@ def test_scripts_are_printed_and_parse(shell: str, capsys: pytest.CaptureFixture
     flag = {"bash": "-n", "zsh": "-n", "fish": "--no-execute"}[shell]
     done = subprocess.run([checker, flag], input=script, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
+
+
+def test_fish_completes_node_names_and_zsh_registers(zmqrun_on_path: dict[str, str], tmp_path: Path) -> None:
+    """Where fish and zsh are installed, run them too (fish can list completions non-interactively)."""
+    fish, zsh = shutil.which("fish"), shutil.which("zsh")
+    if fish is None and zsh is None:
+        pytest.skip("neither fish nor zsh is installed here")
+    env = dict(zmqrun_on_path, HOME=str(tmp_path))
+    if fish:
+        done = subprocess.run([fish, "--no-config", "-c", "zmqrun completion fish | source; "
+                               f"complete -C 'zmqrun {PIPELINE} --exit-code-from '"],
+                              env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert sorted(done.stdout.split()) == ["sink", "ventilator", "worker"], done.stderr
+    if zsh:
+        done = subprocess.run([zsh, "-f", "-c", "autoload -Uz compinit && compinit -u -D && "
+                               "source <(zmqrun completion zsh) && print -r -- $_comps[zmqrun]"],
+                              env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert done.stdout.strip() == "_zmqrun", done.stderr
