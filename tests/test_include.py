@@ -92,3 +92,13 @@ def test_errors_name_the_file_they_came_from(tmp_path: Path) -> None:
                   f"{part}:1 expect: 'expect' belongs in the including file",
                   f"{part}:6 nodes.worker.sockets.results.type: unknown socket type 'PUSHH'"):  # fmt: skip
         assert any(p.startswith(start) for p in found), start
+
+
+def test_schema_accepts_include_and_a_file_of_includes_only(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from orchestrator.topology.schema import schema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    assert not list(validator.iter_errors({"include": ["a.yaml", "b.yaml"]}))
+    assert list(validator.iter_errors({"include": "a.yaml"}))  # the schema asks for the list form
+    assert list(validator.iter_errors({"name": "x"}))  # neither nodes nor include

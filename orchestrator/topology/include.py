@@ -23,8 +23,6 @@ def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = ()) -> 
     stack = stack + (os.path.realpath(doc.file),)
     problems: list[Problem] = []
     entries = data.pop("include")
-    if isinstance(entries, str):
-        entries = [entries]
     if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
         return [doc.problem(("include",), "expected a list of topology file paths, relative to this file")]
     nodes = data.get("nodes")
