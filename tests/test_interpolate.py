@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -184,3 +185,14 @@ def test_config_prints_resolved_topology_with_secrets_redacted(tmp_path: Path, c
     again = tmp_path / "again.yaml"
     again.write_text(out)
     assert read(str(again), environ={}).doc.data["nodes"]["sink"]["env"]["PLAIN"] == "cost $5"
+
+
+def test_readme_one_liner_braces_and_variables_render_as_documented(tmp_path: Path) -> None:
+    from orchestrator.run.runner import plan_for, remove_rundir
+
+    top = tmp_path / "t.yaml"
+    top.write_text('nodes:\n  a:\n    run: python -c "print(sorted({{3, 1, 2}}))" --home ${HOME} --port {out.port}\n'
+                   "    sockets: {out: {type: PUB, bind: 25432}}\n")  # fmt: skip
+    plan, rundir = plan_for(load_topology(str(top)))
+    remove_rundir(rundir)
+    assert plan.instances[0].argv[1:] == ("-c", "print(sorted({3, 1, 2}))", "--home", os.environ["HOME"], "--port", "25432")
