@@ -113,12 +113,12 @@ def test_fish_completes_node_names_and_zsh_registers(zmqrun_on_path: dict[str, s
         pytest.skip("neither fish nor zsh is installed here")
     env = dict(zmqrun_on_path, HOME=str(tmp_path))
     if fish:
-        done = subprocess.run([fish, "--no-config", "-c", "zmqrun completion fish | source; "
-                               f"complete -C 'zmqrun {PIPELINE} --exit-code-from '"],
+        line = f"zmqrun completion fish | source; complete -C 'zmqrun {PIPELINE} --exit-code-from '"
+        done = subprocess.run([fish, "--no-config", "-c", line],
                               env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
         assert sorted(done.stdout.split()) == ["sink", "ventilator", "worker"], done.stderr
     if zsh:
-        done = subprocess.run([zsh, "-f", "-c", "autoload -Uz compinit && compinit -u -D && "
-                               "source <(zmqrun completion zsh) && print -r -- $_comps[zmqrun]"],
+        line = "autoload -Uz compinit && compinit -u -D && source <(zmqrun completion zsh) && print -r -- $_comps[zmqrun]"
+        done = subprocess.run([zsh, "-f", "-c", line],
                               env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
         assert done.stdout.strip() == "_zmqrun", done.stderr

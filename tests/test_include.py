@@ -63,10 +63,10 @@ def test_name_clash_is_refused_with_both_places(tmp_path: Path) -> None:
     main = write(tmp_path, "main.yaml", "include: [one.yaml, two.yaml]\nnodes:\n  sink: {run: x}\n")
     write(tmp_path, "one.yaml", "nodes:\n  worker: {run: x}\n")
     write(tmp_path, "two.yaml", "nodes:\n  other: {run: x}\n  sink: {run: y}\n  worker: {run: y}\n")
+    two, one = tmp_path / "two.yaml", tmp_path / "one.yaml"
     assert problems(main) == [
-        f"{tmp_path / 'two.yaml'}:3 nodes.sink: node 'sink' is already defined in {main}:3; names must not clash",
-        f"{tmp_path / 'two.yaml'}:4 nodes.worker: node 'worker' is already defined in {tmp_path / 'one.yaml'}:2; "
-        "names must not clash",
+        f"{two}:3 nodes.sink: node 'sink' is already defined in {main}:3; names must not clash",
+        f"{two}:4 nodes.worker: node 'worker' is already defined in {one}:2; names must not clash",
     ]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO
 
 import psutil
-
 from conftest import wait_for
+
 from orchestrator.run.watch import Targets, affected, targets
 from orchestrator.topology.validate import load_topology
 

@@ -130,4 +130,4 @@ def candidates(parser: argparse.ArgumentParser, words: list[str], index: int) ->
         out = [FILES]
         if not before:
             out += list(commands)
-    return [c for c in out if c.startswith(":") or c.startswith(cur)]
+    return [c for c in out if c.startswith((":", cur))]

@@ -53,4 +53,6 @@ def resolved(file: str, env_files: Sequence[str] = ()) -> str:
     problems = source.with_later(problems + check(topology, source.doc))
     if problems:
         raise TopologyError(problems)
-    return yaml.safe_dump(_escape(redact(source.doc.data, source.secrets)), sort_keys=False, allow_unicode=True, width=120)
+    return yaml.safe_dump(
+        _escape(redact(source.doc.data, source.secrets)), sort_keys=False, allow_unicode=True, width=120
+    )

@@ -103,7 +103,7 @@ class Watcher:
                     os.write(self._w, b"w")
                 except OSError:
                     return  # closed under us
-        except Exception as exc:  # a folder removed, inotify limits: say so once, never take the run down
+        except Exception as exc:  # noqa: BLE001 - a folder removed, inotify limits: say so, never end the run
             with self._lock:
                 self._changed.add(f"!watching stopped: {exc}")
             os.write(self._w, b"!")

@@ -64,7 +64,9 @@ def read(path: str, must_exist: bool) -> dict[str, str]:
     return values
 
 
-def variables(topology_file: str, env_files: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def variables(
+    topology_file: str, env_files: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """What `${VAR}` means in `topology_file`: the process environment wins over `--env-file`s
     (later files win over earlier ones), which replace the `.env` beside the topology, as in compose."""
     merged: dict[str, str] = {}

@@ -51,9 +51,9 @@ def _adopt(doc: Document, sub: Document, nodes: dict[str, Any], here: str) -> li
     """Move `sub`'s nodes into `nodes`, keeping where each came from and its relative paths."""
     if not isinstance(sub.data, dict):
         return [sub.problem((), "expected a topology mapping")]
+    allowed = ", ".join(sorted(INCLUDED_KEYS))
     problems = [
-        sub.problem((key,), f"{key!r} belongs in the including file; an included file holds "
-                            f"{', '.join(sorted(INCLUDED_KEYS))}")  # fmt: skip
+        sub.problem((key,), f"{key!r} belongs in the including file; an included file holds {allowed}")
         for key in sub.data
         if key not in INCLUDED_KEYS and not key.startswith("x-")
     ]

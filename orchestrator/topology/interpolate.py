@@ -58,7 +58,9 @@ class _Expander:
         name, rest = m.group(0), inner[m.end() :]
         op = next((o for o in OPERATORS if rest.startswith(o)), None)
         if rest and op is None:
-            raise ValueError(f"invalid variable reference ${{{inner}}}: expected }}, :-, -, :?, ?, :+ or + after {name}")
+            raise ValueError(
+                f"invalid variable reference ${{{inner}}}: expected }}, :-, -, :?, ?, :+ or + after {name}"
+            )
         word = rest[len(op) :] if op else ""
         value = self.variables.get(name)
         if value is not None and SECRET_NAME.search(name) and value:
