@@ -122,8 +122,9 @@ class Watcher:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=2.0)
-        os.close(self.fd)
-        os.close(self._w)
+        if not any(thread.is_alive() for thread in self._threads):
+            os.close(self.fd)  # a thread still running keeps its pipe: a reused fd number must never get its byte
+            os.close(self._w)
 
 
 class Session:
