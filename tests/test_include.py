@@ -102,3 +102,14 @@ def test_schema_accepts_include_and_a_file_of_includes_only(tmp_path: Path) -> N
     assert not list(validator.iter_errors({"include": ["a.yaml", "b.yaml"]}))
     assert list(validator.iter_errors({"include": "a.yaml"}))  # the schema asks for the list form
     assert list(validator.iter_errors({"name": "x"}))  # neither nodes nor include
+
+
+def test_included_file_sees_main_variables_then_its_own_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.topology.source import read
+
+    main = write(tmp_path, "main.yaml", "include: [parts/p.yaml]\nnodes:\n  a: {run: 'x ${SHARED}'}\n")
+    write(tmp_path, "parts/p.yaml", "nodes:\n  b: {run: 'y ${SHARED} ${OWN}'}\n")
+    (tmp_path / ".env").write_text("SHARED=main\n")
+    (tmp_path / "parts" / ".env").write_text("SHARED=part\nOWN=part-own\n")
+    nodes = read(str(main), environ={}).doc.data["nodes"]
+    assert (nodes["a"]["run"], nodes["b"]["run"]) == ("x main", "y main part-own")

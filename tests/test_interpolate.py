@@ -196,3 +196,32 @@ def test_readme_one_liner_braces_and_variables_render_as_documented(tmp_path: Pa
     plan, rundir = plan_for(load_topology(str(top)))
     remove_rundir(rundir)
     assert plan.instances[0].argv[1:] == ("-c", "print(sorted({3, 1, 2}))", "--home", os.environ["HOME"], "--port", "25432")
+
+
+def test_env_file_flag_reaches_every_loading_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.delenv("COUNT", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    top = tmp_path / "t.yaml"
+    top.write_text(TOPOLOGY)
+    env = tmp_path / "ci.env"
+    env.write_text("COUNT=42\n")
+    for command in (["config"], ["check", "--no-color"], ["graph"]):
+        assert main([*command, str(top)]) == 2, command
+        assert main([*command, "--env-file", str(env), str(top)]) == 0, command
+    assert "--expect 42" in capsys.readouterr().out
+
+
+def test_env_file_flag_reaches_run_and_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GREETING", raising=False)
+    top = tmp_path / "hello.yaml"
+    top.write_text(textwrap.dedent("""\
+        nodes:
+          hello: {run: "python -c 'print(\\"${GREETING}\\")'", ready: started}
+        expect: {timeout: 30s, exit: {hello: 0}, output: {hello: '^from the env file$'}}
+    """))  # fmt: skip
+    env = tmp_path / "ci.env"
+    env.write_text("GREETING='from the env file'\n")
+    assert main(["test", str(top)]) == 1  # FAIL: invalid topology (GREETING unset)
+    assert main(["test", "--env-file", str(env), str(top)]) == 0
+    assert main(["run", "--no-color", "--env-file", str(env), str(top)]) == 0
