@@ -8,7 +8,6 @@ import re
 import signal
 import sys
 import threading
-import time
 
 import psutil
 import pytest
@@ -120,9 +119,11 @@ def test_clients_without_the_runs_keys_are_refused_and_reported_within_2s(zmqrun
         # ample slack even on this loaded 2-core machine.
         pattern = rf"zmqrun +\| handshake failed on server\.1 inbox \({re.escape(endpoint)}\): .*({reason})"
         try:
-            line = wait_for(lambda: out.find(pattern, start), timeout=2.0)
+            line = wait_for(lambda pattern=pattern, start=start: out.find(pattern, start), timeout=2.0)
         except AssertionError:
-            raise AssertionError(f"{kind}: no report within 2 s; {[x for x in out.lines if 'handshake' in x]}") from None
+            raise AssertionError(
+                f"{kind}: no report within 2 s; {[x for x in out.lines if 'handshake' in x]}"
+            ) from None
         assert "nothing it sent was delivered" in line.string
     legit_before = sum("got legit" in line for line in out.lines)
     wait_for(lambda: sum("got legit" in line for line in out.lines) > legit_before + 5, timeout=10)  # still flowing
@@ -156,7 +157,8 @@ sys.exit(1)
 def leaky_topology(zmqrun, tmp_path) -> str:
     zmqrun.write(LEAKY, "leaky.py")
     side = tmp_path / "secrets.txt"
-    return str(zmqrun.write(f"""\
+    return str(
+        zmqrun.write(f"""\
         security: curve
         nodes:
           server:
@@ -169,7 +171,8 @@ def leaky_topology(zmqrun, tmp_path) -> str:
             ready: started
             sockets:
               out: {{type: PUSH, connect: server.inbox}}
-        """))  # no expect block: the run ends when both have ended (exit 1, so `zmqrun test` shows their last lines)
+        """)
+    )  # no expect block: the run ends when both have ended (exit 1, so `zmqrun test` shows their last lines)
 
 
 def test_no_secret_key_in_any_output_mode(zmqrun, tmp_path):

@@ -85,27 +85,39 @@ def test_a_binder_decides_its_edges_and_a_connector_follows():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("""\
+        (
+            """\
             nodes:
               a: {run: x, sockets: {s: {type: PULL, bind: true, security: curve}}}
               b: {run: x, sockets: {s: {type: PUSH, connect: a.s, security: none}}}
-         """, "nodes.b.sockets.s.security: security: none here, but a.s uses curve; both ends of an edge use the same mechanism"),
-        ("""\
+         """,
+            "nodes.b.sockets.s.security: security: none here, but a.s uses curve; both ends of an edge use the same mechanism",
+        ),
+        (
+            """\
             nodes:
               a: {run: x, sockets: {s: {type: PULL, bind: true, security: curve}}}
               c: {run: x, sockets: {s: {type: PULL, bind: true}}}
               b: {run: x, sockets: {s: {type: PUSH, connect: [a.s, c.s]}}}
-         """, "nodes.b.sockets.s.connect: reaches sockets with different security (a.s: curve, c.s: none)"),
-        ("""\
+         """,
+            "nodes.b.sockets.s.connect: reaches sockets with different security (a.s: curve, c.s: none)",
+        ),
+        (
+            """\
             security: curve
             nodes:
               b: {run: x, sockets: {s: {type: PUSH, connect: 'tcp://127.0.0.1:5999'}}}
-         """, "nodes.b.sockets.s.connect: tcp://127.0.0.1:5999 is a literal endpoint: zmqrun knows no CURVE server key"),
-        ("""\
+         """,
+            "nodes.b.sockets.s.connect: tcp://127.0.0.1:5999 is a literal endpoint: zmqrun knows no CURVE server key",
+        ),
+        (
+            """\
             security: curve
             nodes:
               b: {run: x, sockets: {s: {type: STREAM, bind: true}}}
-         """, "nodes.b.sockets.s.type: a STREAM socket speaks raw TCP"),
+         """,
+            "nodes.b.sockets.s.type: a STREAM socket speaks raw TCP",
+        ),
     ],
     ids=["explicit-mismatch", "mixed-peers", "literal-endpoint", "stream"],
 )
@@ -249,7 +261,9 @@ def test_redaction_covers_the_usual_spellings_of_a_secret():
 
 
 def test_handshake_reports_round_trip_and_junk_is_ignored():
-    failure = handshake.Failure("results", handshake.FAILED_PROTOCOL, handshake.ERR_MECHANISM_MISMATCH, 3, "tcp://127.0.0.1:5")
+    failure = handshake.Failure(
+        "results", handshake.FAILED_PROTOCOL, handshake.ERR_MECHANISM_MISMATCH, 3, "tcp://127.0.0.1:5"
+    )
     assert handshake.decode(handshake.encode(failure).decode()) == failure
     text = handshake.describe("sink.1", failure)
     assert text.startswith("handshake failed on sink.1 results (tcp://127.0.0.1:5): the peer does not speak CURVE")

@@ -140,7 +140,11 @@ class Guard:
         elif kind & FAILED_EVENTS:
             count = self._throttle.count((name, kind, event["value"]), self._clock())
             if count:
-                endpoint = event["endpoint"].decode("ascii", "replace") if isinstance(event["endpoint"], bytes) else str(event["endpoint"])
+                endpoint = (
+                    event["endpoint"].decode("ascii", "replace")
+                    if isinstance(event["endpoint"], bytes)
+                    else str(event["endpoint"])
+                )
                 self._report(encode(Failure(name, kind, event["value"], count, endpoint or "-")))
         return True
 

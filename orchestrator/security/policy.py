@@ -18,7 +18,7 @@ def _reached(topology: Topology, node: Node, sock: Socket) -> list[tuple[str, st
 
 
 def socket_security(topology: Topology, node: Node, sock: Socket) -> str:
-    """"curve" or "none": the mechanism this socket uses on all its edges."""
+    """ "curve" or "none": the mechanism this socket uses on all its edges."""
     if sock.bind:
         return sock.security or topology.security
     if sock.security:
@@ -48,27 +48,28 @@ def problems(topology: Topology) -> list[tuple[Path_, str]]:
             kinds = {sec for _, sec in reached}
             if sock.security and reached and kinds != {sock.security}:
                 other = next(t for t, sec in reached if sec != sock.security)
-                out.append((path + ("security",), f"security: {sock.security} here, but {other} uses "
-                            f"{'none' if sock.security == 'curve' else 'curve'}; both ends of an edge use the same mechanism"))  # fmt: skip
+                theirs = "none" if sock.security == "curve" else "curve"
+                out.append((path + ("security",), (f"security: {sock.security} here, but {other} uses {theirs}; "
+                            "both ends of an edge use the same mechanism")))  # fmt: skip
             elif len(kinds) > 1:
                 listed = ", ".join(f"{t}: {sec}" for t, sec in reached)
-                out.append((path + ("connect",), f"reaches sockets with different security ({listed}); "
-                            "one socket uses one mechanism, so give them the same"))  # fmt: skip
+                out.append((path + ("connect",), (f"reaches sockets with different security ({listed}); "
+                            "one socket uses one mechanism, so give them the same")))  # fmt: skip
             if mine != "curve":
                 continue
             if sock.type == "STREAM":
-                out.append((path + ("type",), "a STREAM socket speaks raw TCP, not ZMTP, so it cannot use CURVE; "
-                            "set security: none on it"))  # fmt: skip
+                out.append((path + ("type",), ("a STREAM socket speaks raw TCP, not ZMTP, so it cannot use CURVE; "
+                            "set security: none on it")))  # fmt: skip
             for target in sock.connect:
                 if "://" in target:
-                    out.append((path + ("connect",), f"{target} is a literal endpoint: zmqrun knows no CURVE server key "
-                                "for it; set security: none on this socket"))  # fmt: skip
+                    out.append((path + ("connect",), (f"{target} is a literal endpoint: zmqrun knows no CURVE server key "
+                                "for it; set security: none on this socket")))  # fmt: skip
     if uses_curve(topology) and not curve_available():
         import zmq
 
         where: Path_ = ("security",) if topology.security == "curve" else ()
-        out.append((where, f"CURVE needs a libzmq built with it; this one ({zmq.zmq_version()}) is not "
-                    "(zmq.has('curve') is false)"))  # fmt: skip
+        out.append((where, (f"CURVE needs a libzmq built with it; this one ({zmq.zmq_version()}) is not "
+                    "(zmq.has('curve') is false)")))  # fmt: skip
     return out
 
 
@@ -80,6 +81,6 @@ def warnings(topology: Topology) -> list[str]:
 
     version = zmq.zmq_version_info()
     if tuple(version[:3]) < CVE_FIXED:
-        return [f"warning: libzmq {zmq.zmq_version()} is older than 4.3.2 and has CVE-2019-13132, a remote buffer "
-                "overflow reachable before CURVE authenticates anyone; upgrade pyzmq/libzmq"]  # fmt: skip
+        return [(f"warning: libzmq {zmq.zmq_version()} is older than 4.3.2 and has CVE-2019-13132, a remote buffer "
+                 "overflow reachable before CURVE authenticates anyone; upgrade pyzmq/libzmq")]  # fmt: skip
     return []
