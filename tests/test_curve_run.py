@@ -219,6 +219,7 @@ def test_check_prints_no_secret_of_the_keys_it_plans_with(tmp_path, monkeypatch,
     assert cli.main(["check", str(path)]) == 0
     out = capsys.readouterr()
     assert len(made) == 4 and "ventilator.1" in out.out
+    assert "security: CURVE on 5 connections, 4 key pairs made anew when the run starts" in out.out
     for secret in made:
         assert not [form for form in spellings(secret.decode()) if form in out.out + out.err]
     assert [p.name for p in tmp_path.iterdir()] == ["t.yaml"]  # check writes no key file

@@ -60,7 +60,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from orchestrator.run.expect import Expectations
     from orchestrator.run.supervisor import Supervisor
-    from orchestrator.view.report import print_outcome
+    from orchestrator.view.report import print_outcome, security_summary
 
     plan, rundir = plan_for(topology)
     try:
@@ -76,16 +76,12 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
-        if plan.keys is not None:
-            from orchestrator.security import store
+        if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
             from orchestrator.security.policy import warnings
 
             for warning in warnings(topology):
                 printer.note(warning, "bold yellow")
-            store.write(plan.keys)  # secret keys only ever go to 0600 files; the environment names them
-            secured = sum(len(b.endpoints) for i in plan.instances for b in i.sockets if b.security == "curve" and not b.bind)
-            printer.note(f"security: CURVE on {secured} connection{'s' if secured != 1 else ''}, "
-                         f"{len(plan.keys.pairs)} key pair{'s' if len(plan.keys.pairs) != 1 else ''} made for this run")  # fmt: skip
+            printer.note(security_summary(plan))
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch).run()
             print_outcome(outcome, printer)

@@ -21,7 +21,7 @@ from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
-from orchestrator.security import handshake
+from orchestrator.security import handshake, store
 from orchestrator.view.printer import Printer
 
 
@@ -67,6 +67,8 @@ class Supervisor:
             guardian = Guardian(self.plan.run_id, self.plan.rundir)
             self.baseline.add(guardian.pid)
             try:
+                if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
+                    store.write(self.plan.keys)
                 self._start_eligible()
                 while not self._finished():
                     now = self.clock()
