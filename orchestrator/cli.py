@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
-COMMANDS = ("run", "check", "test", "free", "graph", "schema")
+COMMANDS = ("run", "check", "test", "free", "graph", "schema", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
     check.add_argument("--no-color", action="store_true")
+    export = sub.add_parser("export", help="manifests for Kubernetes or Docker Compose; runs nothing")
+    engines = export.add_subparsers(dest="engine", metavar="ENGINE", required=True)
+    k8s = engines.add_parser("kubernetes", help="Deployments, StatefulSets, Jobs, Services, NetworkPolicies")
+    k8s.add_argument("file")
+    k8s.add_argument("-o", "--output", metavar="DIR|-", help="write one file per object into DIR (default: stdout)")
+    k8s.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
+    k8s.add_argument("--namespace", metavar="NS", help="put every object in namespace NS")
+    comp = engines.add_parser("compose", help="a Compose file")
+    comp.add_argument("file")
+    comp.add_argument("-o", "--output", metavar="FILE|-", help="write to FILE (default: stdout)")
+    comp.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
     return p
 
 
@@ -78,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(schema(), indent=2, ensure_ascii=False))
             return ExitStatus.OK
+        if args.command == "export":
+            from orchestrator.commands.export import export
+
+            return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None))
         if args.command == "graph":
             return _graph(args)
         if args.command == "free":
