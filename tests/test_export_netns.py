@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netns_cluster import Cluster, netns_unavailable
+from netns_cluster import Cluster, Pod, netns_unavailable
 from orchestrator.commands.export import export_documents
 from orchestrator.run.expect import Expectations
 from orchestrator.topology.validate import load_topology
@@ -66,6 +66,7 @@ def test_kubernetes_export_meets_expect_across_namespaces(name: str, cluster: Cl
 
 
 
-def _node(pod: object) -> str:
-    env = {e["name"]: e.get("value") for e in pod.container["env"]}  # type: ignore[attr-defined]
+def _node(pod: Pod) -> str:
+    """The topology's node name (Kubernetes names may differ: `second_client` is `second-client`)."""
+    env = {e["name"]: e.get("value") for e in pod.container["env"]}
     return str(env["ZMQRUN_NODE"])
