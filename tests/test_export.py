@@ -406,3 +406,18 @@ def test_cli_writes_a_directory_a_file_or_stdout(zmqrun: Any, tmp_path: Path) ->
     assert result.returncode == 0 and "worker-2" in yaml.safe_load((tmp_path / "c.yaml").read_text())["services"]
     result = zmqrun.run("export", "compose", file)
     assert result.returncode == 2 and "no container image" in result.stderr and result.stdout == ""
+
+
+def test_literal_endpoints_elsewhere_are_kept(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        image: zmqrun:1
+        nodes:
+          a: {run: python -m x, sockets: {out: {type: PUSH, connect: 'tcp://feed.example.org:5555'}}}
+    """)
+    assert sockets_of(k8s(path)[("Deployment", "a")])["out"]["endpoints"] == ["tcp://feed.example.org:5555"]
+
+
+def test_readme_shows_the_header_of_the_committed_example() -> None:
+    header = [line for line in (ROOT / "examples" / "pipeline.kubernetes.yaml").read_text().splitlines()
+              if line.startswith("#")]  # fmt: skip
+    assert "\n".join(header) in (ROOT / "README.md").read_text()
