@@ -97,7 +97,7 @@ def translate(topology: Topology, naming: Naming, image: str | None = None) -> t
             bad(node.line, f"nodes.{node.name}", f"becomes {name!r}, the same name as node {names[name]!r}")
         names[name] = node.name
     ports = {n.name: _ports(n, topology.port_range[0]) for n in topology.nodes}
-    each = {n.name: n.replicas > 1 and any(s.bind for s in n.sockets) for n in topology.nodes}
+    each = {n.name: n.replicas > 1 and bool(ports[n.name]) for n in topology.nodes}
     incoming = connecting(topology)
     one_shot = one_shot_nodes(topology)
     after = start_after(topology)
