@@ -154,15 +154,20 @@ class Cluster:
             etc.mkdir(parents=True, exist_ok=True)
             (etc / "hosts").write_text(table)
         for pod in reversed(all_pods):
-            env = environment(pod)
-            argv = [expand(word, env) for word in pod.container["command"] + pod.container.get("args", [])]
-            proc = subprocess.Popen(["ip", "netns", "exec", spaces[pod.name], *argv], env=env, cwd=ROOT,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-            self.procs.append(proc)
-            reader = threading.Thread(target=self._read, args=(pod, proc), daemon=True)
-            reader.start()
-            self.readers[proc.pid] = reader
+            self.start(pod, spaces[pod.name])
         return all_pods
+
+    def start(self, pod: Pod, ns: str) -> subprocess.Popen[bytes]:
+        """The pod's container in namespace `ns`; its output is gathered line by line."""
+        env = environment(pod)
+        argv = [expand(word, env) for word in pod.container["command"] + pod.container.get("args", [])]
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], env=env, cwd=ROOT,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        self.procs.append(proc)
+        reader = threading.Thread(target=self._read, args=(pod, proc), daemon=True)
+        reader.start()
+        self.readers[proc.pid] = reader
+        return proc
 
     def _read(self, pod: Pod, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None

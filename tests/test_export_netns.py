@@ -4,8 +4,10 @@ topology's expect block. Needs root (CI runs as root); skips with the reason oth
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,79 @@ def _node(pod: Pod) -> str:
     """The topology's node name (Kubernetes names may differ: `second_client` is `second-client`)."""
     env = {e["name"]: e.get("value") for e in pod.container["env"]}
     return str(env["ZMQRUN_NODE"])
+
+
+# ---- the libzmq facts the mapping rests on, re-checked across namespaces ---------------------
+
+RECEIVER = """
+import sys, zmq
+ctx = zmq.Context(); s = ctx.socket(zmq.PULL); s.bind("tcp://*:5555")
+print("bound", flush=True)
+got = 0
+s.rcvtimeo = int(float(sys.argv[1]) * 1000)  # the whole wait for the first message
+try:
+    while True:
+        s.recv(); got += 1; s.rcvtimeo = 1500  # then: the sender is done once it goes quiet
+except zmq.Again:
+    pass
+print("received", got, flush=True)
+"""
+SENDER = """
+import sys, zmq
+ctx = zmq.Context(); s = ctx.socket(zmq.PUSH); s.linger = 10000
+s.connect(sys.argv[1])
+print("connected", flush=True)
+for i in range(int(sys.argv[2])):
+    s.send(b"%d" % i)
+s.close(); ctx.term()
+"""
+
+
+def _script(name: str, code: str, *args: str) -> Pod:
+    return Pod(name, {}, {}, None, {"command": [sys.executable, "-c", code, *args], "env": []})
+
+
+def _lines(cluster: Cluster, want: int, timeout: float) -> dict[str, list[str]]:
+    """Output lines by pod name, once `want` lines in all have come (or the deadline passes)."""
+    seen: dict[str, list[str]] = {}
+    deadline = time.monotonic() + timeout
+    while sum(map(len, seen.values())) < want and time.monotonic() < deadline:
+        for pod, line in cluster.take_lines():
+            seen.setdefault(pod.name, []).append(line)
+        time.sleep(0.02)
+    return seen
+
+
+def _hosts(ns: str, text: str) -> None:
+    etc = Path("/etc/netns") / ns
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "hosts").write_text(text)
+
+
+@pytest.mark.timeout(60)
+def test_libzmq_sends_everything_to_the_first_address_of_a_name(cluster: Cluster) -> None:
+    """Why a binder with replicas is reached pod by pod: one name with two addresses is one peer."""
+    (ns_a, ip_a), (ns_b, ip_b), (ns_s, _) = cluster.add(0), cluster.add(1), cluster.add(2)
+    for ns in (ns_a, ns_b, ns_s):
+        _hosts(ns, f"127.0.0.1 localhost\n{ip_a} many\n{ip_b} many\n")
+    cluster.start(_script("a", RECEIVER, "10"), ns_a)
+    cluster.start(_script("b", RECEIVER, "10"), ns_b)
+    assert len(_lines(cluster, 2, 15)) == 2  # both bound
+    cluster.start(_script("s", SENDER, "tcp://many:5555", "30"), ns_s)
+    seen = _lines(cluster, 3, 40)
+    counts = sorted(int(lines[-1].split()[1]) for name, lines in seen.items() if name in ("a", "b"))
+    assert counts == [0, 30], seen
+
+
+@pytest.mark.timeout(60)
+def test_libzmq_connects_to_a_name_that_resolves_only_later(cluster: Cluster) -> None:
+    """Why no "wait for DNS" init step: the connect is accepted and the name is tried again."""
+    (ns_r, ip_r), (ns_s, _) = cluster.add(0), cluster.add(1)
+    _hosts(ns_r, "127.0.0.1 localhost\n")
+    _hosts(ns_s, "127.0.0.1 localhost\n")
+    cluster.start(_script("s", SENDER, "tcp://late:5555", "5"), ns_s)
+    assert _lines(cluster, 1, 15).get("s") == ["connected"]  # `late` does not resolve, yet it connects
+    cluster.start(_script("r", RECEIVER, "30"), ns_r)
+    assert _lines(cluster, 1, 15).get("r") == ["bound"]
+    (Path("/etc/netns") / ns_s / "hosts").write_text(f"127.0.0.1 localhost\n{ip_r} late\n")  # the name appears
+    assert _lines(cluster, 1, 40).get("r") == ["received 5"]
