@@ -44,7 +44,7 @@ def netns_unavailable() -> str | None:
         _ip("netns", "add", probe)
     except (subprocess.SubprocessError, OSError) as exc:
         return f"cannot make a network namespace here: {getattr(exc, 'stderr', b'') or exc}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=10)
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=10, check=False)
     return None
 
 
@@ -193,15 +193,15 @@ class Cluster:
                 proc.wait(timeout=5)
         for ns in self.namespaces:
             # Anything else left in a namespace we made is ours too; stop it by PID.
-            found = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10)
+            found = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10, check=False)
             for pid in found.stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10, check=False)
             shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=10)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=10, check=False)
 
 
 def cluster() -> Iterator[Cluster]:

@@ -56,7 +56,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def offline(argv: list[str]) -> list[str]:
     """Run a validator with no network at all when this machine lets us (root: a fresh netns)."""
     if os.geteuid() == 0 and shutil.which("unshare"):
-        probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+        probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10, check=False)
         if probe.returncode == 0:
             return ["unshare", "-n", *argv]
     return argv
@@ -80,7 +80,7 @@ def test_every_shipped_topology_passes_kubernetes_validate_strict(exported: Path
     files = sorted(str(p) for p in exported.glob("*.k8s.yaml"))
     assert len(files) == len(SHIPPED) >= 14
     argv = [str(BIN / "kubernetes-validate"), "--strict", "--quiet", "-k", version, *files]
-    result = subprocess.run(offline(argv), capture_output=True, text=True, timeout=240)
+    result = subprocess.run(offline(argv), capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -89,7 +89,7 @@ def test_every_shipped_topology_passes_the_compose_spec(exported: Path) -> None:
     files = sorted(str(p) for p in exported.glob("*.compose.yaml"))
     assert len(files) == len(SHIPPED)
     argv = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files]
-    result = subprocess.run(offline(argv), capture_output=True, text=True, timeout=100)
+    result = subprocess.run(offline(argv), capture_output=True, text=True, timeout=100, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -99,11 +99,11 @@ def test_the_validators_do_reject_a_broken_manifest(exported: Path, tmp_path: Pa
     bad = tmp_path / "bad.k8s.yaml"
     bad.write_text((exported / "pipeline.k8s.yaml").read_text().replace("enableServiceLinks:", "enableServiceLink:"))
     argv = [str(BIN / "kubernetes-validate"), "--strict", "--quiet", "-k", KUBERNETES_VERSIONS[0], str(bad)]
-    assert subprocess.run(offline(argv), capture_output=True, timeout=100).returncode != 0
+    assert subprocess.run(offline(argv), capture_output=True, timeout=100, check=False).returncode != 0
     badc = tmp_path / "bad.compose.yaml"
     badc.write_text((exported / "pipeline.compose.yaml").read_text().replace("stop_grace_period:", "stop_grace:"))
     argv = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(badc)]
-    assert subprocess.run(offline(argv), capture_output=True, timeout=100).returncode != 0
+    assert subprocess.run(offline(argv), capture_output=True, timeout=100, check=False).returncode != 0
 
 
 # ---- zmqrun's own lint ----------------------------------------------------------------------
@@ -136,13 +136,15 @@ def _set_env(d: dict[str, Any], key: str, value: str) -> None:
 BREAKAGES = {
     "selector": ("StatefulSet", "worker", lambda d: d["spec"]["selector"]["matchLabels"].update(
         {"app.kubernetes.io/name": "other"}), "does not match the pod template"),
-    "port range": ("Job", "sink", lambda d: _container(d)["ports"][0].update(containerPort=70000), "containerPort 70000"),
+    "port range": ("Job", "sink", lambda d: _container(d)["ports"][0].update(containerPort=70000),
+                   "containerPort 70000"),
     "dns name": ("Job", "ventilator", lambda d: d["metadata"].update(name="Ventilator_1"), "not a DNS-1123"),
     "port name": ("Service", "sink", lambda d: d["spec"]["ports"][0].update(name="a-very-long-port-name"), "IANA"),
     "service port": ("Service", "sink", lambda d: d["spec"]["ports"][0].update(port=0), "is not a port"),
     "service selector": ("Service", "sink", lambda d: d["spec"]["selector"].update({"x": "y"}), "matches no pod"),
     "endpoint name": ("StatefulSet", "worker", lambda d: _set_env(d, "ZMQRUN_SOCKETS", json.dumps(
-        {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sinc:20000"]}})), "no Service or pod named 'sinc'"),
+        {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sinc:20000"]}})),
+        "no Service or pod named 'sinc'"),
     "endpoint port": ("StatefulSet", "worker", lambda d: _set_env(d, "ZMQRUN_SOCKETS", json.dumps(
         {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sink:20001"]}})), "sink has no port 20001"),
 }  # fmt: skip
@@ -167,7 +169,8 @@ def test_compose_lint_finds_a_dangling_endpoint_and_a_bad_port() -> None:
     (doc,), _ = export_documents(str(ROOT / "topologies" / "pipeline.yaml"), "compose", image="zmqrun:test")
     doc = copy.deepcopy(doc)
     doc["services"]["worker-1"]["environment"]["ZMQRUN_SOCKETS"] = json.dumps(
-        {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sink-1:20000"]}})
+        {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sink-1:20000"]}}
+    )
     doc["services"]["sink"]["expose"] = ["70000"]
     found = lint.compose(doc)
     assert any("'sink-1'" in f for f in found) and any("70000" in f for f in found), found
@@ -229,7 +232,9 @@ def test_network_policy_admits_only_the_topologys_own_pods() -> None:
 
 
 def test_grace_stop_signal_restart_and_depends_on_map_to_each_engine(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         name: Odd Name
         image: zmqrun:1
         nodes:
@@ -251,7 +256,8 @@ def test_grace_stop_signal_restart_and_depends_on_map_to_each_engine(tmp_path: P
             exit_on_end: true
             restart: on-failure
             depends_on: {server: process_ready}
-    """)
+    """,
+    )
     objs = k8s(path, image=None)
     server = objs[("Deployment", "server")]["spec"]["template"]["spec"]
     assert server["terminationGracePeriodSeconds"] == 3 and "lifecycle" not in server["containers"][0]
@@ -289,7 +295,7 @@ def test_the_zmqrun_environment_contract_holds_in_the_pod() -> None:
     assert env["ZMQRUN_SOCKET_TASKS_ENDPOINT"] == "tcp://*:20000" and env["ZMQRUN_SOCKET_TASKS_PORT"] == "20000"
     assert env["ZMQRUN_SOCKET_SINK_ENDPOINT"] == "tcp://sink:20000"
     assert sockets_of(objs[("Job", "ventilator")])["tasks"]["peers"] == 2  # for wait_for_peers
-    assert not any(k.startswith("PATH") or k.startswith("HOME") for k in env)  # the image's own
+    assert not any(k.startswith(("PATH", "HOME")) for k in env)  # the image's own
 
 
 # ---- the container command -------------------------------------------------------------------
@@ -320,13 +326,16 @@ def test_stdin_lines_are_fed_as_they_are() -> None:
 
 
 def test_dollars_survive_the_kubelet_and_compose_interpolation(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         image: zmqrun:1
         nodes:
           a:
             run: ['python', '-c', 'print("$(HOME) $$ ${{X}}")']
             env: {V: '$(HOME)$$'}
-    """)
+    """,
+    )
     c = _container(k8s(path)[("Deployment", "a")])
     assert expand(c["command"][2], {"HOME": "/root"}) == 'print("$(HOME) $$ ${X}")'
     assert expand(env_of(c)["V"], {"HOME": "/root"}) == "$(HOME)$$"
@@ -338,7 +347,9 @@ def test_dollars_survive_the_kubelet_and_compose_interpolation(tmp_path: Path) -
 
 
 def test_local_only_nodes_are_reported_all_at_once(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         nodes:
           term:
             run: python -m x
@@ -351,7 +362,8 @@ def test_local_only_nodes_are_reported_all_at_once(tmp_path: Path) -> None:
           a-b:
             run: python -m z
             sockets: {in: {type: PUSH, connect: a_b.ipc}}
-    """)
+    """,
+    )
     with pytest.raises(TopologyError) as info:
         export_documents(str(path), "kubernetes")
     text = str(info.value)
@@ -363,12 +375,15 @@ def test_local_only_nodes_are_reported_all_at_once(tmp_path: Path) -> None:
 
 
 def test_completion_order_is_refused_for_kubernetes_but_kept_for_compose(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         image: zmqrun:1
         nodes:
           setup: {run: python -m s}
           main: {run: python -m m, depends_on: {setup: process_completed_successfully}}
-    """)
+    """,
+    )
     with pytest.raises(TopologyError, match="Kubernetes starts every workload at once"):
         export_documents(str(path), "kubernetes")
     assert compose_services(path)["main"]["depends_on"] == {"setup": {"condition": "service_completed_successfully"}}
@@ -384,14 +399,16 @@ def test_output_is_the_same_bytes_every_time(zmqrun: Any) -> None:
                 for seed in ("1", "2", "3")}  # fmt: skip
         assert len(outs) == 1
         (text,) = outs
-        assert list(yaml.safe_load_all(text))[0]  # a real document, not an empty output
+        assert next(iter(yaml.safe_load_all(text)))  # a real document, not an empty output
 
 
 @pytest.mark.parametrize("engine", ["kubernetes", "compose"])
 def test_the_committed_pipeline_example_is_what_export_writes_today(engine: str) -> None:
     committed = (ROOT / "examples" / f"pipeline.{engine}.yaml").read_text()
     assert committed == export_text(str(ROOT / "topologies" / "pipeline.yaml"), engine, image="zmqrun:0.1"), (
-        f"regenerate: zmqrun export {engine} topologies/pipeline.yaml --image zmqrun:0.1 > examples/pipeline.{engine}.yaml")
+        f"regenerate: zmqrun export {engine} topologies/pipeline.yaml --image zmqrun:0.1"
+        f" > examples/pipeline.{engine}.yaml"
+    )
 
 
 def test_cli_writes_a_directory_a_file_or_stdout(zmqrun: Any, tmp_path: Path) -> None:
@@ -410,11 +427,14 @@ def test_cli_writes_a_directory_a_file_or_stdout(zmqrun: Any, tmp_path: Path) ->
 
 
 def test_literal_endpoints_elsewhere_are_kept(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         image: zmqrun:1
         nodes:
           a: {run: python -m x, sockets: {out: {type: PUSH, connect: 'tcp://feed.example.org:5555'}}}
-    """)
+    """,
+    )
     assert sockets_of(k8s(path)[("Deployment", "a")])["out"]["endpoints"] == ["tcp://feed.example.org:5555"]
 
 
@@ -422,3 +442,14 @@ def test_readme_shows_the_header_of_the_committed_example() -> None:
     header = [line for line in (ROOT / "examples" / "pipeline.kubernetes.yaml").read_text().splitlines()
               if line.startswith("#")]  # fmt: skip
     assert "\n".join(header) in (ROOT / "README.md").read_text()
+
+
+def test_export_writes_nothing_when_its_own_lint_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lint runs before anything is written: a naming slip (here injected) is caught."""
+    from orchestrator.commands.export import ExportError
+    from orchestrator.export import kubernetes
+    from orchestrator.export.workloads import Naming
+
+    monkeypatch.setattr(kubernetes, "NAMING", Naming(service=lambda n: f"{n}-svc", replica=lambda n, r: f"{n}-{r}"))
+    with pytest.raises(ExportError, match="no Service or pod named 'sink-svc'"):
+        export_documents(str(ROOT / "topologies" / "pipeline.yaml"), "kubernetes", image="z:1")

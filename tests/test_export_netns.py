@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
+from conftest import ROOT
 from netns_cluster import Cluster, Pod, netns_unavailable
+
 from orchestrator.commands.export import export_documents
 from orchestrator.run.expect import Expectations
 from orchestrator.topology.validate import load_topology
-
-from conftest import ROOT
 
 REASON = netns_unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -65,7 +64,6 @@ def test_kubernetes_export_meets_expect_across_namespaces(name: str, cluster: Cl
         time.sleep(0.05)
     ok, message = verdict
     assert ok, message + "\n" + "\n".join(transcript[-60:])
-
 
 
 def _node(pod: Pod) -> str:

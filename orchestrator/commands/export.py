@@ -19,11 +19,15 @@ class ExportError(ZmqrunError):
 
 
 def _header(topology: Topology, workloads: tuple[Workload, ...], engine: str, naming: Any) -> list[str]:
-    lines = [f"Exported by `zmqrun export {engine}` from {os.path.basename(topology.file)} (topology {topology.name}).",
-             "Bound sockets, with the fixed ports chosen for them (each pod/container has its own address):"]
+    lines = [
+        f"Exported by `zmqrun export {engine}` from {os.path.basename(topology.file)} (topology {topology.name}).",
+        "Bound sockets, with the fixed ports chosen for them (each pod/container has its own address):",
+    ]
     for w in workloads:
         for p in w.ports:
-            hosts = [naming.replica(w.name, r) for r in range(1, w.replicas + 1)] if w.each else [naming.service(w.name)]
+            hosts = (
+                [naming.replica(w.name, r) for r in range(1, w.replicas + 1)] if w.each else [naming.service(w.name)]
+            )
             lines.append(f"  {w.node.name}.{p.socket}: " + " ".join(f"tcp://{h}:{p.number}" for h in hosts))
     return lines
 

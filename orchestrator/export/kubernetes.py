@@ -55,7 +55,12 @@ def _service(w: Workload, tags: dict[str, str], meta: dict[str, str]) -> dict[st
         spec["clusterIP"] = "None"
     spec["selector"] = dict(tags)
     spec["ports"] = [{"name": p.name, "port": p.number, "targetPort": p.number, "protocol": "TCP"} for p in w.ports]
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": w.name, **meta, "labels": dict(tags)}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": w.name, **meta, "labels": dict(tags)},
+        "spec": spec,
+    }
 
 
 def _policy(w: Workload, tags: dict[str, str], meta: dict[str, str]) -> dict[str, Any]:
@@ -114,7 +119,11 @@ def _container(w: Workload, index_from: str | None) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": k, "value": _escape(v)} for k, v in launch.env]
     if index_from:
         env.append({"name": INDEX_VAR, "valueFrom": {"fieldRef": {"fieldPath": INDEX_FIELD[index_from]}}})
-    c: dict[str, Any] = {"name": w.name, "image": w.image, "command": [_escape(a) for a in command(launch, bool(index_from))]}
+    c: dict[str, Any] = {
+        "name": w.name,
+        "image": w.image,
+        "command": [_escape(a) for a in command(launch, bool(index_from))],
+    }
     if w.node.cwd:
         c["workingDir"] = w.node.cwd
     c["env"] = env

@@ -81,7 +81,9 @@ def one_shot_nodes(topology: Topology) -> set[str]:
     return names
 
 
-def translate(topology: Topology, naming: Naming, image: str | None = None) -> tuple[tuple[Workload, ...], list[Problem]]:
+def translate(
+    topology: Topology, naming: Naming, image: str | None = None
+) -> tuple[tuple[Workload, ...], list[Problem]]:
     """Every node as a workload; `image` replaces the topology's default (a node's own wins)."""
     problems: list[Problem] = []
 
@@ -110,14 +112,23 @@ def translate(topology: Topology, naming: Naming, image: str | None = None) -> t
         if node.stdin == "inherit":
             bad(node.line, f"{path}.stdin", "stdin: inherit needs this terminal; a pod or container has none")
         if node.cwd is not None and not node.cwd.startswith("/"):
-            bad(node.line, f"{path}.cwd", f"cwd {node.cwd!r} is relative to the topology file, which is not in the image")
+            bad(
+                node.line,
+                f"{path}.cwd",
+                f"cwd {node.cwd!r} is relative to the topology file, which is not in the image",
+            )
         bindings = []
         for sock in node.sockets:
             spath = f"{path}.sockets.{sock.name}"
             if sock.bind:
-                eps: tuple[str, ...] = (f"ipc:///tmp/zmqrun.{node.name}.{sock.name}",) if sock.transport == "ipc" else (
-                    f"tcp://*:{ports[node.name][sock.name]}",)
-                bindings.append(Binding(sock.name, sock.type, True, eps, _numbers(eps), incoming.get((node.name, sock.name), 0)))
+                eps: tuple[str, ...] = (
+                    (f"ipc:///tmp/zmqrun.{node.name}.{sock.name}",)
+                    if sock.transport == "ipc"
+                    else (f"tcp://*:{ports[node.name][sock.name]}",)
+                )
+                bindings.append(
+                    Binding(sock.name, sock.type, True, eps, _numbers(eps), incoming.get((node.name, sock.name), 0))
+                )
                 continue
             eps = ()
             for target in sock.connect:
@@ -132,12 +143,17 @@ def translate(topology: Topology, naming: Naming, image: str | None = None) -> t
                 if peer is None or peer_sock is None:
                     continue  # the loader refused this already
                 if peer_sock.transport == "ipc":
-                    bad(sock.line, f"{spath}.connect", f"{target} is an ipc socket; ipc:// cannot cross hosts (use tcp)")
+                    bad(
+                        sock.line, f"{spath}.connect", f"{target} is an ipc socket; ipc:// cannot cross hosts (use tcp)"
+                    )
                     continue
                 port = ports[peer.name][peer_sock.name]
                 peer_dns = dns_name(peer.name)
-                hosts = [naming.replica(peer_dns, r) for r in range(1, peer.replicas + 1)] if each[peer.name] else [
-                    naming.service(peer_dns)]
+                hosts = (
+                    [naming.replica(peer_dns, r) for r in range(1, peer.replicas + 1)]
+                    if each[peer.name]
+                    else [naming.service(peer_dns)]
+                )
                 eps += tuple(f"tcp://{h}:{port}" for h in hosts)
             bindings.append(Binding(sock.name, sock.type, False, eps, _numbers(eps), len(eps)))
         launches = tuple(_launch(topology, node, r, tuple(bindings)) for r in range(1, node.replicas + 1))

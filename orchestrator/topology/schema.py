@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.topology.model import DEVICES, SOCKET_TYPES
-from orchestrator.topology.parse import IMAGE as PARSE_IMAGE
 from orchestrator.topology.parse import (
     CONDITIONS,
     EXPECT_KEYS,
+    IMAGE,
     MAX_REPLICAS,
     NODE_KEYS,
     READY_KEYS,
@@ -29,7 +29,7 @@ DURATION: dict[str, Any] = {
 }
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
-IMAGE = {"type": "string", "pattern": PARSE_IMAGE.pattern,
+IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
          "description": "container image for `zmqrun export` (a node's own wins over the top-level default)"}
 NODE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SOCKET_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
@@ -105,7 +105,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
-            "image": IMAGE,
+            "image": IMAGE_REF,
         },
         NODE_KEYS,
         anyOf=[{"required": ["run"], "not": {"required": ["device"]}},
@@ -134,7 +134,7 @@ def schema() -> dict[str, Any]:
                 "grace": DURATION,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
-                "image": IMAGE,
+                "image": IMAGE_REF,
             },
             TOP_KEYS,
             required=["nodes"],
