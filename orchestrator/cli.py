@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose)
         parser.error(f"unknown command {args.command}")
     except TopologyError as exc:
-        _report_problems(exc)
+        _report_problems(exc, "written" if args.command == "export" else "started")
         return exc.status
     except ZmqrunError as exc:
         print(f"zmqrun: {exc}", file=sys.stderr)
@@ -116,11 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return ExitStatus.OK
 
 
-def _report_problems(exc: TopologyError) -> None:
+def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
         print(f"error: {problem}", file=sys.stderr)
-    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was started", file=sys.stderr)
+    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was {nothing_was}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -424,6 +424,7 @@ def test_cli_writes_a_directory_a_file_or_stdout(zmqrun: Any, tmp_path: Path) ->
     assert result.returncode == 0 and "worker-2" in yaml.safe_load((tmp_path / "c.yaml").read_text())["services"]
     result = zmqrun.run("export", "compose", file)
     assert result.returncode == 2 and "no container image" in result.stderr and result.stdout == ""
+    assert "nothing was written" in result.stderr
 
 
 def test_literal_endpoints_elsewhere_are_kept(tmp_path: Path) -> None:
