@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.errors import TopologyError, ZmqrunError
@@ -37,10 +38,10 @@ def external(topology: Topology) -> set[str]:
     return {t for n in topology.nodes for s in n.sockets for t in s.connect if "://" in t}
 
 
-def export_documents(file: str, engine: str, image: str | None = None, namespace: str | None = None
-                     ) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+def export_documents(file: str, engine: str, image: str | None = None, namespace: str | None = None,
+                     env_files: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
     """The documents for `engine` and the header lines; raises TopologyError with every problem."""
-    topology = load_topology(file)
+    topology = load_topology(file, env_files=env_files)
     naming = kubernetes.NAMING if engine == "kubernetes" else compose.NAMING
     workloads, problems = translate(topology, naming, image)
     if engine == "kubernetes":
@@ -62,8 +63,9 @@ def export_text(file: str, engine: str, image: str | None = None, namespace: str
     return dump(docs, header)
 
 
-def export(engine: str, file: str, out: str | None, image: str | None, namespace: str | None) -> int:
-    docs, header = export_documents(file, engine, image, namespace)
+def export(engine: str, file: str, out: str | None, image: str | None, namespace: str | None,
+           env_files: Sequence[str] = ()) -> int:  # fmt: skip
+    docs, header = export_documents(file, engine, image, namespace, env_files)
     if out is None or out == "-":
         sys.stdout.write(dump(docs, header))
     elif engine == "kubernetes":
