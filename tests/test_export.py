@@ -332,8 +332,8 @@ def test_dollars_survive_the_kubelet_and_compose_interpolation(tmp_path: Path) -
         image: zmqrun:1
         nodes:
           a:
-            run: ['python', '-c', 'print("$(HOME) $$ ${{X}}")']
-            env: {V: '$(HOME)$$'}
+            run: ['python', '-c', 'print("$$(HOME) $$$$ $${{X}}")']    # the file's own $$ is one literal $
+            env: {V: '$$(HOME)$$$$'}
     """,
     )
     c = _container(k8s(path)[("Deployment", "a")])
