@@ -1,5 +1,6 @@
 """A small process that outlives zmqrun by a moment: if zmqrun dies without saying goodbye on the
-lifeline pipe (SIGKILL, a crash), it kills every process that carries this run's marker."""
+lifeline pipe (SIGKILL, a crash), it kills every process that carries this run's marker and
+removes the run's private directory (key files, ipc sockets)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def marked_pids(run_id: str) -> list[int]:
     return found
 
 
-def _watch(read_fd: int, run_id: str) -> None:
+def _watch(read_fd: int, run_id: str, rundir: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's Ctrl-C is zmqrun's to handle
     data = b""
@@ -44,19 +45,23 @@ def _watch(read_fd: int, run_id: str) -> None:
     for _ in range(20):  # a node may fork while we kill; sweep until nothing carries the marker
         pids = marked_pids(run_id)
         if not pids:
-            return
+            break
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.05)
+    if os.path.basename(rundir).startswith("zmqrun-"):  # its keys and ipc sockets must not outlive the run
+        from orchestrator.run.runner import remove_rundir
+
+        remove_rundir(rundir)
 
 
 class Guardian:
     """Fork the watcher before any node starts; `release()` at a normal end."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, rundir: str = ""):
         self.pid = 0
         self._w = -1
         if not os.path.isdir("/proc"):
@@ -67,7 +72,7 @@ class Guardian:
             try:
                 os.close(w)
                 os.setsid()  # out of the terminal's process group
-                _watch(r, run_id)
+                _watch(r, run_id, rundir)
             finally:
                 os._exit(0)
         os.close(r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.plan import Plan, make_plan
@@ -24,10 +24,21 @@ def new_run_id() -> str:
 
 
 def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
+    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
+    if not rundir:
+        return
+    for top, dirs, files in os.walk(rundir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:
+                pass
     try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
         os.rmdir(rundir)
     except OSError:
         pass
@@ -45,11 +56,11 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
             options: Options | None = None, timeout: float | None = None, log_dir: str | None = None,
-            json_lines: bool = False, status: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
+            json_lines: bool = False, status: bool = False, watch: Any = None) -> tuple[Outcome, Expectations | None]:  # fmt: skip
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from orchestrator.run.expect import Expectations
     from orchestrator.run.supervisor import Supervisor
-    from orchestrator.view.report import print_outcome
+    from orchestrator.view.report import print_outcome, security_summary
 
     plan, rundir = plan_for(topology)
     try:
@@ -65,13 +76,19 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                printer.note(warning, "bold yellow")
+            printer.note(security_summary(plan))
         try:
             from orchestrator.edges.watch import watch_for
             from orchestrator.run.state import Options
 
             edges = watch_for(plan, printer, (options or Options()).edge_interval)
             printer.edges = edges  # the live view draws them
-            outcome = Supervisor(plan, printer, options, observer, view=printer.view, edges=edges).run()
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch, edges=edges).run()
             print_outcome(outcome, printer)
         finally:
             printer.close()
@@ -92,7 +109,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=listener_holders)
+    topology = load_topology(args.file, holder_of=listener_holders, env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")
@@ -104,6 +121,27 @@ def run_file(args: argparse.Namespace) -> int:
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)
-    outcome, _ = execute(topology, sys.stdout.buffer, use_color(flag=args.color), args.timestamps, options,
-                         timeout, args.log_dir, args.json, live)  # fmt: skip
-    return outcome.status
+    color = use_color(flag=args.color)
+    if args.watch is None:
+        outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
+                             timeout, args.log_dir, args.json, live)  # fmt: skip
+        return outcome.status
+    from orchestrator.run.watch import Session
+
+    def note(text: str, style: str | None = None) -> None:
+        print(f"zmqrun: {text}", file=sys.stderr, flush=True)
+
+    while True:  # --watch: until Ctrl-C; a changed topology or a change after the run ended starts it again
+        session = Session(args.file, args.env_file, topology, args.watch)
+        try:
+            outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
+                                 timeout, args.log_dir, args.json, live, watch=session)  # fmt: skip
+            if outcome.status >= 128:
+                return outcome.status
+            if session.next is None:
+                note(f"the run ended ({outcome.reason}); watching for changes, Ctrl-C to quit")
+                reason, session.next = session.wait(note)
+                note(f"{reason}: starting the run again")
+            topology = session.next
+        finally:
+            session.close()

@@ -32,6 +32,7 @@ class Proc:
         "failed",
         "inst",
         "ready_rx",
+        "respawn",
         "restarts",
         "spawned",
         "splitter",
@@ -39,6 +40,7 @@ class Proc:
         "started",
         "state",
         "stdin_left",
+        "status_buf",
         "stop_at",
     )  # fmt: skip
 
@@ -56,7 +58,9 @@ class Proc:
         self.ended = ""
         self.failed = False
         self.stdin_left = b""
+        self.status_buf = b""  # a partial line from the helper's pipe
         self.ready_rx: re.Pattern[str] | None = None
+        self.respawn = False  # stopped on purpose, to be started again at once (--watch)
 
     @property
     def alive(self) -> bool:
@@ -87,3 +91,21 @@ def describe_code(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit {code}"
+
+
+def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | None, stopping: str | None,
+                   leftovers: list[str]) -> Outcome:  # fmt: skip
+    """How the run ended: a signal beats a decided status, which beats failed nodes; a success
+    that left a port held becomes status 4."""
+    failed = [p.label for p in procs if p.failed]
+    if signal_status is not None:
+        code, reason = signal_status, stopping or "interrupted"
+    elif status is not None:
+        code, reason = status, stopping or ""
+    elif failed:
+        code, reason = 1, "failed: " + ", ".join(failed)
+    else:
+        code, reason = 0, stopping or "every node finished"
+    if leftovers and code == 0:
+        code = 4
+    return Outcome(code, reason, procs, leftovers)

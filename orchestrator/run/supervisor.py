@@ -4,7 +4,6 @@ handlers only write to a wakeup pipe."""
 
 from __future__ import annotations
 
-import os
 import re
 import selectors
 import signal
@@ -14,23 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.run import cleanup, process
 from orchestrator.run.guardian import Guardian
+from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
+from orchestrator.run.readiness import condition_met, ports_ready, ready_what, waiting_notes
 from orchestrator.run.restart import decide
-from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code
+from orchestrator.run.signals import SignalPipe
+from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
-from orchestrator.view.printer import LineSplitter, Printer
+from orchestrator.security import handshake, store
+from orchestrator.view.printer import Printer
 
 if TYPE_CHECKING:
     from orchestrator.edges.watch import EdgeWatch
-
-READ_CHUNK = 1 << 16
 
 
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None, edges: EdgeWatch | None = None):  # fmt: skip
+                 view: Any = None, watch: Any = None, edges: EdgeWatch | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -44,6 +45,7 @@ class Supervisor:
         for p in self.procs:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
         self.sel = selectors.DefaultSelector()
+        self.pipes = Pipes(self.sel, self._on_lines)
         self.stopping: str | None = None
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
@@ -53,52 +55,50 @@ class Supervisor:
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.watch = watch  # has fd and handle(supervisor): --watch, or None
         self.edges = edges  # samples the kernel's view of every edge on its own deadline
 
     # ---- the loop -------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
-        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
-        old = {s: signal.signal(s, lambda *_: None) for s in watched}
-        process.become_subreaper()
-        self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-        guardian = Guardian(self.plan.run_id)
-        self.baseline.add(guardian.pid)
-        try:
-            self._start_eligible()
-            while not self._finished():
-                now = self.clock()
-                timeout = max(0.0, self._next_deadline(now) - now)
-                for key, _ in self.sel.select(timeout):
-                    kind, proc = key.data
-                    if kind == "wake":
-                        self._on_wake(key.fd)
-                    elif kind == "out":
-                        self._read(proc)
-                    elif kind == "ready":
-                        self._on_ready_pipe(proc)
-                    elif kind == "stdin":
-                        self._write_stdin(proc)
-                self._tick()
-            return self._finish()
-        except BaseException:
-            # Whatever went wrong in here, no node may outlive it.
-            self.stopper.force(self.clock())
-            cleanup.sweep(self.plan, self.out, keep=self.baseline)
-            raise
-        finally:
-            guardian.release()
-            for s, h in old.items():
-                signal.signal(s, h)
-            signal.set_wakeup_fd(old_wakeup)
-            self.sel.close()
-            os.close(wake_r)
-            os.close(wake_w)
+        with SignalPipe() as signals:
+            self.signals = signals
+            self.sel.register(signals.fd, selectors.EVENT_READ, ("wake", None))
+            if self.watch is not None:
+                self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
+            process.become_subreaper()
+            self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
+            guardian = Guardian(self.plan.run_id, self.plan.rundir)
+            self.baseline.add(guardian.pid)
+            try:
+                if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
+                    store.write(self.plan.keys)
+                self._start_eligible()
+                while not self._finished():
+                    now = self.clock()
+                    timeout = max(0.0, self._next_deadline(now) - now)
+                    for key, _ in self.sel.select(timeout):
+                        kind, proc = key.data
+                        if kind == "wake":
+                            self._on_wake()
+                        elif kind == "out":
+                            self.pipes.read(proc)
+                        elif kind == "ready":
+                            self._on_ready_pipe(proc)
+                        elif kind == "stdin":
+                            self.pipes.write_stdin(proc)
+                        elif kind == "watch":
+                            self.watch.handle(self)
+                    self._tick()
+                return self._finish()
+            except BaseException:
+                # Whatever went wrong in here, no node may outlive it.
+                self.stopper.force(self.clock())
+                cleanup.sweep(self.plan, self.out, keep=self.baseline)
+                raise
+            finally:
+                guardian.release()
+                self.sel.close()
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
@@ -109,7 +109,7 @@ class Supervisor:
                 deadlines.append(p.started + p.inst.node.ready.timeout)
             if p.state == "backoff" and not self.stopping:
                 deadlines.append(p.backoff_until)
-        if self.stopping:
+        if self.stopping or any(p.respawn for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
@@ -130,12 +130,8 @@ class Supervisor:
 
     # ---- events ---------------------------------------------------------------------------
 
-    def _on_wake(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 512)
-        except BlockingIOError:
-            return
-        for signum in data:
+    def _on_wake(self) -> None:
+        for signum in self.signals.read():
             if signum == signal.SIGCHLD:
                 self._poll_children()
             elif signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -149,60 +145,9 @@ class Supervisor:
                     self._begin_stop(f"received {name}{hint}")
         self._poll_children()
 
-    def _read(self, p: Proc) -> None:
-        assert p.spawned is not None
-        fd = p.spawned.out_fd
-        if fd < 0:  # closed while draining earlier in this same batch of events
-            return
-        for _ in range(8):  # bounded, so one flooding node cannot starve the others
-            try:
-                data = os.read(fd, READ_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._emit(p, p.splitter.flush())
-                self._close_out(p)
-                return
-            self._emit(p, p.splitter.feed(data))
-
-    def _release(self, p: Proc) -> None:
-        assert p.spawned is not None
-        if p.spawned.out_fd >= 0:
-            self._read(p)
-        if p.spawned.out_fd >= 0:
-            self._emit(p, p.splitter.flush())
-            self._close_out(p)
-        if p.spawned.stdin_fd is not None:
-            self._close_stdin(p)
-        if p.spawned.ready_fd is not None:
-            self._close_ready(p)
-
-    def _close_stdin(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.stdin_fd is not None and p.spawned.popen.stdin is not None
-        self.sel.unregister(p.spawned.stdin_fd)
-        p.spawned.stdin_fd = None
-        try:
-            p.spawned.popen.stdin.close()  # through the file object, like stdout below
-        except OSError:
-            pass
-
-    def _close_ready(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.ready_fd is not None
-        self.sel.unregister(p.spawned.ready_fd)
-        os.close(p.spawned.ready_fd)
-        p.spawned.ready_fd = None
-
-    def _close_out(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.popen.stdout is not None
-        self.sel.unregister(p.spawned.out_fd)
-        p.spawned.popen.stdout.close()  # through the file object: it must not close a reused fd later
-        p.spawned.out_fd = -1
-
-    def _emit(self, p: Proc, lines: list[str]) -> None:
-        if not lines:
-            return
+    def _on_lines(self, p: Proc, lines: list[str]) -> None:
+        if self.plan.keys is not None:  # before any output or the expect block sees them
+            lines = self.plan.keys.redact(p.label, lines)
         self.out.lines(p.label, lines)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
@@ -212,28 +157,13 @@ class Supervisor:
                 self.observer.line(p.inst.node.name, line)
 
     def _on_ready_pipe(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.ready_fd is not None
-        try:
-            data = os.read(p.spawned.ready_fd, 64)
-        except BlockingIOError:
-            return
-        if p.state == "running" and data:
-            self._mark_ready(p, "the helper said so")
-        if not data or p.state != "running":
-            self._close_ready(p)
-
-    def _write_stdin(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.stdin_fd is not None
-        fd = p.spawned.stdin_fd
-        try:
-            n = os.write(fd, p.stdin_left)
-            p.stdin_left = p.stdin_left[n:]
-        except BlockingIOError:
-            return
-        except OSError:
-            p.stdin_left = b""
-        if not p.stdin_left:
-            self._close_stdin(p)  # EOF for the node
+        """The helper's lines: `ready`, and reports of refused handshakes (untrusted: checked)."""
+        for line in self.pipes.read_ready(p):
+            if line == "ready":
+                if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self._mark_ready(p, "the helper said so")
+            elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
+                self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _poll_children(self) -> None:
         known = set()
@@ -249,19 +179,6 @@ class Supervisor:
 
     # ---- starting -------------------------------------------------------------------------
 
-    def _condition_met(self, dep: str, cond: str) -> bool | None:
-        """True when met, False when it never can be, None while undecided."""
-        procs = self.by_node[dep]
-        if cond == "process_started":
-            return True if all(p.spawned for p in procs) else (False if any(p.state in ("failed", "skipped") for p in procs) else None)
-        if cond == "process_completed_successfully":
-            if all(p.state == "exited" and p.code == 0 for p in procs):
-                return True
-            return False if any(p.state in ("failed", "skipped") for p in procs) else None
-        if all(p.state in ("ready",) or (p.state == "exited" and p.code == 0) for p in procs):
-            return True
-        return False if any(p.state in ("failed", "skipped") for p in procs) else None
-
     def _start_eligible(self) -> None:
         if self.stopping:
             return
@@ -269,7 +186,7 @@ class Supervisor:
             if p.state != "waiting":
                 continue
             waits = self.plan.after.get(p.inst.node.name, ())
-            met = [self._condition_met(d, c) for d, c in waits]
+            met = [condition_met(self.by_node[d], c) for d, c in waits]
             if any(m is False for m in met):
                 blocker = next(d for (d, _), m in zip(waits, met) if m is False)
                 p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
@@ -283,9 +200,9 @@ class Supervisor:
     def _spawn(self, p: Proc) -> None:
         node = p.inst.node
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
-            self._release(p)
+            self.pipes.release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
@@ -293,13 +210,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        p.splitter = LineSplitter()
-        self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
-        if p.spawned.ready_fd is not None:
-            self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
-        if p.spawned.stdin_fd is not None and isinstance(node.stdin, tuple):
-            p.stdin_left = "".join(line + "\n" for line in node.stdin).encode()
-            self.sel.register(p.spawned.stdin_fd, selectors.EVENT_READ | selectors.EVENT_WRITE, ("stdin", p))
+        self.pipes.attach(p)
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
         if node.ready.when == "started":
@@ -316,9 +227,14 @@ class Supervisor:
     def _on_exit(self, p: Proc, code: int) -> None:
         p.code = code
         if p.spawned and p.spawned.out_fd >= 0:
-            self._read(p)  # drain what it wrote before the exit note
+            self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
+        if p.respawn and not self.stopping:  # restart_node: this exit was asked for; start it again now
+            p.respawn, p.stop_at, p.failed = False, None, False
+            self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
+            self._spawn(p)
+            return
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
@@ -357,13 +273,8 @@ class Supervisor:
     def _tick(self) -> None:
         now = self.clock()
         if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
-            listening = listening_ports()
-            for p in self.procs:
-                if p.state == "running" and p.inst.node.ready.when == "ports":
-                    if all(port in listening for port in p.inst.listen_ports) and all(
-                        os.path.exists(path) for path in p.inst.ipc_paths
-                    ):
-                        self._mark_ready(p, "ports listening" if p.inst.listen_ports or p.inst.ipc_paths else "")
+            for p, why in ports_ready(self.procs, listening_ports()):
+                self._mark_ready(p, why)
             self.poll_every = min(0.05, self.poll_every * 1.5)
         if self.edges is not None and not self.stopping and self.edges.tick(self.procs, now):
             for p in self.procs:
@@ -373,7 +284,7 @@ class Supervisor:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
                 self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
-                              f"(waiting for {self._ready_what(p)})", "bold red")  # fmt: skip
+                              f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
                 self.status = self.status if self.status is not None else 1
                 self._begin_stop(f"{p.label} never became ready")
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
@@ -381,6 +292,8 @@ class Supervisor:
                 self._spawn(p)
         if self.stopping:
             self.stopper.tick(now)
+        elif any(p.respawn for p in self.procs):
+            self.stopper.escalate(now)
         if self.observer and not self.stopping:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
@@ -393,34 +306,39 @@ class Supervisor:
 
     def _progress(self, now: float) -> None:
         """Long waits say what they wait for: a slow start, or a stop sitting out its grace."""
-        waiting = [p for p in self.procs if p.state == "running" and now - p.started >= 2.0]
-        if waiting and not self.stopping:
-            what = "; ".join(f"{p.label} ({self._ready_what(p)}, {p.started + p.inst.node.ready.timeout - now:.0f}s left)"
-                             for p in waiting[:5])  # fmt: skip
-            more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
-            self.out.note(f"still waiting for readiness: {what}{more}")
-        lingering = [p for p in self.procs if p.alive and p.stop_at is not None and now - p.stop_at >= 1.0]
-        if lingering:
-            what = ", ".join(f"{p.label} (SIGKILL in {max(0.0, p.stop_at + p.inst.node.grace - now):.1f}s)"  # type: ignore[operator]
-                             for p in lingering[:5])  # fmt: skip
-            more = f" and {len(lingering) - 5} more" if len(lingering) > 5 else ""
-            self.out.note(f"waiting for {what}{more} to exit")
-        self.next_progress = now + (2.0 if waiting or lingering else 0.5)
-
-    def _ready_what(self, p: Proc) -> str:
-        r = p.inst.node.ready
-        if r.when == "log":
-            return f"a line matching {r.log!r}"
-        if r.when == "helper":
-            return "the node helper to report ready"
-        if r.when == "connected":
-            return "its connecting sockets to be connected"
-        return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
+        notes, self.next_progress = waiting_notes(self.procs, now, bool(self.stopping))
+        for note in notes:
+            self.out.note(note)
 
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
+
+    # ---- asked from outside the loop's own events (--watch) --------------------------------
+
+    def restart_node(self, name: str, why: str) -> None:
+        """Stop every instance of `name` as a stop would (its signal, then escalation) and start
+        it again as soon as it exits; one that is not running starts now. A restart already
+        under way is not repeated."""
+        if self.stopping:
+            return
+        procs = self.by_node.get(name, [])
+        if all(p.respawn for p in procs):
+            return
+        self.out.note(f"restarting {name}: {why}", "yellow")
+        now = self.clock()
+        for p in procs:
+            if p.alive and p.stop_at is None:
+                assert p.spawned is not None
+                p.respawn, p.stop_at, p.stage = True, now, 1
+                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
+            elif not p.alive and p.state in ("exited", "failed", "backoff"):
+                p.failed = False
+                self._spawn(p)
+
+    def stop(self, reason: str) -> None:
+        self._begin_stop(reason)
 
     # ---- stopping -------------------------------------------------------------------------
 
@@ -446,18 +364,7 @@ class Supervisor:
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
             if p.spawned:
-                self._release(p)
-        failed = [p.label for p in self.procs if p.failed]
-        if self.signal_status is not None:
-            status, reason = self.signal_status, self.stopping or "interrupted"
-        elif self.status is not None:
-            status, reason = self.status, self.stopping or ""
-        elif failed:
-            status, reason = 1, "failed: " + ", ".join(failed)
-        else:
-            status, reason = 0, self.stopping or "every node finished"
-        if leftovers and status == 0:
-            status = 4
+                self.pipes.release(p)
         if self.view is not None:
             self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
-        return Outcome(status, reason, self.procs, leftovers)
+        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers)

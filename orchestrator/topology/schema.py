@@ -10,11 +10,13 @@ from orchestrator.topology.model import DEVICES, SOCKET_TYPES
 from orchestrator.topology.parse import (
     CONDITIONS,
     EXPECT_KEYS,
+    IMAGE,
     MAX_REPLICAS,
     NODE_KEYS,
     READY_KEYS,
     READY_WHEN,
     RESTART_KEYS,
+    SECURITY,
     SOCKET_KEYS,
     STOP_SIGNALS,
     TOP_KEYS,
@@ -29,6 +31,8 @@ DURATION: dict[str, Any] = {
 }
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
+IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
+             "description": "container image for `zmqrun export` (a node's own wins over the top-level default)"}
 NODE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SOCKET_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
 TARGET = r"^([A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_]*|tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$"
@@ -58,6 +62,8 @@ def schema() -> dict[str, Any]:
                                   {"type": "array", "items": {"type": "string", "pattern": TARGET}, "minItems": 1}]},
             "host": {"type": "string"},
             "transport": {"enum": ["tcp", "ipc"]},
+            "security": {"description": "curve: this edge is encrypted and authenticated; none: plain (exempt)",
+                         "enum": list(SECURITY)},
         },
         SOCKET_KEYS,
         required=["type"],
@@ -103,6 +109,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
+            "image": IMAGE_REF,
         },
         NODE_KEYS,
         anyOf=[{"required": ["run"], "not": {"required": ["device"]}},
@@ -119,7 +126,7 @@ def schema() -> dict[str, Any]:
         },
         EXPECT_KEYS,
     )
-    return {
+    top = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://zmqrun.invalid/topology.schema.json",
         "title": "zmqrun topology",
@@ -131,9 +138,16 @@ def schema() -> dict[str, Any]:
                 "grace": DURATION,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
+                "image": IMAGE_REF,
+                "security": {"description": "default for every edge: curve (keys made per run) or none",
+                             "enum": list(SECURITY)},
             },
             TOP_KEYS,
-            required=["nodes"],
+            anyOf=[{"required": ["nodes"]}, {"required": ["include"]}],
             patternProperties={"^x-": {}},
         ),
     }
+    # Resolved before parsing (topology/include.py), so the parser never sees it.
+    top["properties"]["include"] = {"type": "array", "items": {"type": "string", "minLength": 1},
+                                    "description": "topology files whose nodes join this one, relative to it"}  # fmt: skip
+    return top
