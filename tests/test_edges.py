@@ -230,3 +230,19 @@ def test_edges_section_fits_the_terminal(width):
         assert "pub.1.out -> a.1.in" in lines[1] and "1.2 kB/s" in lines[1] and "PUB>SUB" in lines[1]
     if width >= 120:
         assert "client-with-a-rather-long-name.3.requests -> server.1.replies" in lines[5]
+
+
+def test_a_kernel_without_sock_diag_turns_the_watch_off_once(tmp_path):
+    from orchestrator.edges.watch import EdgeWatch
+    from orchestrator.run.state import Proc
+
+    plan = make_plan(load(tmp_path, TOPOLOGY), "zr-x", PortAllocator(20000, 29999), str(tmp_path))
+    found = []
+
+    def refuse(*_):
+        raise OSError("EPERM")
+
+    watch = EdgeWatch(plan, found.append, 1.0, kernel=refuse)
+    procs = [Proc(i) for i in plan.instances]
+    assert not watch.tick(procs, 10.0) and not watch.tick(procs, 20.0)
+    assert [f.kind for f in found] == ["unavailable"] and "sock_diag" in found[0].message
