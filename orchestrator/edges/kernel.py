@@ -76,6 +76,8 @@ class KernelView:
         self.tcp: dict[int, sockdiag.TcpSocket] = {}  # edge index -> the connecter's socket
         self.unix: dict[int, tuple[sockdiag.UnixSocket, int]] = {}  # edge index -> (accepted socket, connecter's inode)
         self.pids: dict[str, int] = {}
+        self.asked: dict[int, sockdiag.TcpSocket] = {}
+        self.request: tuple[bytes, int] = (b"", 0)
         self.changed = 0.0  # when the set of processes last changed
         self.next_walk = 0.0
 
@@ -90,7 +92,9 @@ class KernelView:
         if pids != self.pids:
             self.pids, self.changed = dict(pids), now
         observed: list[Observation | None] = [None] * len(self.edges)
-        for i, counters in zip(list(self.tcp), sockdiag.lookup(list(self.tcp.values())), strict=True):
+        if self.tcp.keys() != self.asked.keys():  # the request datagram is built once per set of connections
+            self.asked, self.request = dict(self.tcp), sockdiag.lookup_request(list(self.tcp.values()))
+        for i, counters in zip(list(self.tcp), sockdiag.lookup(self.request), strict=True):
             if counters is None or self.owner.get(self.tcp[i].inode) not in pids:
                 del self.tcp[i]
             else:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 INTERVAL = 2.0  # seconds between samples by default (--edge-interval); see BENCHMARKS.md for the cost
 READY_POLL = 0.05  # while a node waits for `ready: connected`
 AUDIT_AFTER = (1.0, 5.0, 15.0)  # seconds after a start at which its listeners are checked
+AUDIT_GATHER = 3.0  # a check also takes the nodes due within this many seconds
 
 
 def _publisher(e: Edge) -> str | None:
@@ -28,8 +29,9 @@ def _publisher(e: Edge) -> str | None:
     return e.connecter if e.connecter_type in PUBLISHERS else None
 
 
-def watch_for(plan: Plan, printer: Printer, interval: float) -> EdgeWatch | None:
+def watch_for(plan: Plan, printer: Printer, interval: float | None = None) -> EdgeWatch | None:
     """The run's edge watch, reporting to `printer`; None when off and no node needs it for readiness."""
+    interval = INTERVAL if interval is None else interval
     needed = any(i.node.ready.when == "connected" for i in plan.instances)
     if interval <= 0 and not needed:
         return None
@@ -73,13 +75,15 @@ class EdgeWatch:
         live = [p for p in procs if p.alive and p.stop_at is None and p.spawned is not None]
         pids = {p.label: p.spawned.pid for p in live}  # type: ignore[union-attr]
         started = {p.label: p.started for p in live}
+        schedules = [(p.label, self.audits.setdefault(p.spawned.pid, [p.started + t for t in AUDIT_AFTER])) for p in live]  # type: ignore[union-attr]
         audit = []
-        for p in live:
-            times = self.audits.setdefault(p.spawned.pid, [p.started + t for t in AUDIT_AFTER])  # type: ignore[union-attr]
-            if times and now >= times[0]:
-                audit.append(p.label)
-                while times and now >= times[0]:
-                    times.pop(0)
+        if any(times and now >= times[0] for _, times in schedules):
+            # One look serves every node due soon: nodes started one after another cost one look, not one each.
+            for label, times in schedules:
+                if times and now + AUDIT_GATHER >= times[0]:
+                    audit.append(label)
+                    while times and now + AUDIT_GATHER >= times[0]:
+                        times.pop(0)
         try:
             observed, listening = self.sample(pids, audit, now, waiting)
         except OSError as exc:  # no sock_diag here (a locked-down container): say so once, stop asking

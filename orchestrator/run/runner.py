@@ -117,7 +117,7 @@ def run_file(args: argparse.Namespace) -> int:
 
     interval = cli_duration(args.edge_interval, "--edge-interval")
     options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from,
-                      edge_interval=1.0 if interval is None else interval)  # fmt: skip
+                      edge_interval=interval)  # fmt: skip
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)

@@ -126,18 +126,27 @@ def unix_sockets(states: int) -> list[UnixSocket]:
     return [_unix(*m) for m in _dump(_unix_request(states))]
 
 
-def _lookup(requests: list[bytes], least: int) -> Iterator[memoryview | None]:
-    """Many single-socket requests in one datagram (netlink handles each in turn): yields each
-    reply (the message without its header) in order; None where the socket is gone."""
-    if not requests:
+_HEADER = struct.Struct("=IHHII")
+
+
+def _datagram(requests: list[bytes]) -> tuple[bytes, int]:
+    """Many single-socket requests in one datagram (netlink handles each in turn)."""
+    return b"".join(_HEADER.pack(16 + len(r), SOCK_DIAG_BY_FAMILY, 0x1, seq, 0) + r for seq, r in enumerate(requests)), len(requests)
+
+
+def _lookup(datagram: tuple[bytes, int], least: int) -> Iterator[memoryview | None]:
+    """Sends a _datagram(); yields each reply (the message without its header) in order, None
+    where the socket is gone."""
+    data, count = datagram
+    if not count:
         return
     nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
     buf = bytearray(1 << 13)
     view = memoryview(buf)
-    header = struct.Struct("=IHHII")
+    header = _HEADER
     with nl:
-        nl.send(b"".join(header.pack(16 + len(r), SOCK_DIAG_BY_FAMILY, 0x1, seq, 0) + r for seq, r in enumerate(requests)))
-        for _ in requests:  # each reply, answer or error, is a datagram of its own
+        nl.send(data)
+        for _ in range(count):  # each reply, answer or error, is a datagram of its own
             n = nl.recv_into(buf)
             length, kind = header.unpack_from(buf)[:2]
             yield None if kind == NLMSG_ERROR or n < 16 + least else view[16:min(n, length)]
@@ -147,12 +156,17 @@ _COUNTERS = struct.Struct("=QQ")
 _RTA = struct.Struct("=HH")
 
 
-def lookup(sockets: list[TcpSocket]) -> list[tuple[int, int] | None]:
-    """(bytes_acked, bytes_received) of each of these sockets now; None for one no longer
-    established. One round trip for all and no walk of the kernel's tables: this is what a
-    quiet run pays every sample, so it reads only what it needs."""
+def lookup_request(sockets: list[TcpSocket]) -> tuple[bytes, int]:
+    """What lookup() sends for these sockets: made once, asked many times."""
+    return _datagram([_tcp_request(s.family, 1 << ESTABLISHED, True, s.key) for s in sockets])
+
+
+def lookup(request: tuple[bytes, int]) -> list[tuple[int, int] | None]:
+    """(bytes_acked, bytes_received) of each socket of a lookup_request() now; None for one no
+    longer established. One round trip for all and no walk of the kernel's tables: this is what
+    a quiet run pays every sample, so it reads only what it needs."""
     out: list[tuple[int, int] | None] = []
-    for msg in _lookup([_tcp_request(s.family, 1 << ESTABLISHED, True, s.key) for s in sockets], 72):
+    for msg in _lookup(request, 72):
         found = None
         if msg is not None and msg[1] == ESTABLISHED:
             at, end = 72, len(msg)
@@ -170,7 +184,7 @@ def lookup(sockets: list[TcpSocket]) -> list[tuple[int, int] | None]:
 
 def lookup_unix(sockets: list[UnixSocket]) -> list[bool]:
     """Whether each of these unix sockets is still there and connected."""
-    found = _lookup([_unix_request(0xFFF, s.inode, s.cookie) for s in sockets], 16)
+    found = _lookup(_datagram([_unix_request(0xFFF, s.inode, s.cookie) for s in sockets]), 16)
     return [m is not None and m[2] == ESTABLISHED for m in found]
 
 

@@ -74,7 +74,7 @@ class Proc:
 class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
-    edge_interval: float = 1.0  # seconds between samples of the edges; 0 turns them off
+    edge_interval: float | None = None  # seconds between samples of the edges (None: the default); 0: off
 
 
 class Outcome(NamedTuple):
