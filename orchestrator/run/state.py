@@ -40,6 +40,7 @@ class Proc:
         "state",
         "stdin_left",
         "stop_at",
+        "was_ready",
     )  # fmt: skip
 
     def __init__(self, inst: Instance):
@@ -57,6 +58,7 @@ class Proc:
         self.failed = False
         self.stdin_left = b""
         self.ready_rx: re.Pattern[str] | None = None
+        self.was_ready = False  # ready in this incarnation (stays true after it ends)
 
     @property
     def alive(self) -> bool:

@@ -16,7 +16,7 @@ from orchestrator.run.guardian import Guardian
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import condition_met, ports_ready, ready_what, waiting_notes
+from orchestrator.run.readiness import condition_met, never_met, ports_ready, ready_what, waiting_notes
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
@@ -167,10 +167,12 @@ class Supervisor:
             waits = self.plan.after.get(p.inst.node.name, ())
             met = [condition_met(self.by_node[d], c) for d, c in waits]
             if any(m is False for m in met):
-                blocker = next(d for (d, _), m in zip(waits, met) if m is False)
-                p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
-                self.out.note(f"{p.label} will not start: {blocker} failed before it was ready", "red")
-                continue
+                why = next(never_met(self.by_node[d], c) for (d, c), m in zip(waits, met) if m is False)
+                p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
+                self.out.note(f"{p.label} cannot start: {why}", "bold red")
+                self.status = self.status if self.status is not None else 1
+                self._begin_stop(f"{p.label} cannot start: {why}")
+                return
             if all(m is True for m in met):
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
@@ -196,7 +198,7 @@ class Supervisor:
             self._mark_ready(p, "")
 
     def _mark_ready(self, p: Proc, why: str) -> None:
-        p.state = "ready"
+        p.state, p.was_ready = "ready", True
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self._start_eligible()
@@ -217,7 +219,7 @@ class Supervisor:
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
-            p.state, p.backoff_until = "backoff", now + decision.delay
+            p.state, p.backoff_until, p.was_ready = "backoff", now + decision.delay, False
             self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
             return
         if self.observer:  # only a final exit counts; one followed by a restart does not
