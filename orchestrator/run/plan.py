@@ -126,13 +126,13 @@ def make_plan(
                 ports = tuple(p for e in eps if (p := _port_of(e)) is not None)
                 count = incoming.get((node.name, sock.name), 0) if sock.bind else len(eps)
                 bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count))
-            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env))
+            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env, rundir))
     after = start_after(topology)
     return Plan(topology, run_id, tuple(instances), waves(topology, after), after)
 
 
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
-              run_id: str, python: str, base_env: dict[str, str]) -> Instance:  # fmt: skip
+              run_id: str, python: str, base_env: dict[str, str], rundir: str) -> Instance:  # fmt: skip
     values: dict[str, list[str]] = {
         "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
         "run_id": [run_id], "python": [python], "topology": [topology.name],
@@ -142,6 +142,7 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
     env.update(
         PYTHONUNBUFFERED="1",
         ZMQRUN_RUN_ID=run_id,
+        ZMQRUN_RUN_DIR=rundir,  # where the run's lock says whether it is alive (run/runs.py)
         ZMQRUN_TOPOLOGY=topology.name,
         ZMQRUN_NODE=node.name,
         ZMQRUN_REPLICA=str(replica),

@@ -8,6 +8,9 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from orchestrator.run import runs
+from orchestrator.run.runs import RunInfo
+
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
@@ -18,7 +21,8 @@ class Holder(NamedTuple):
     status: str  # LISTEN, ESTABLISHED, ...
     environ_run: str | None = None  # the ZMQRUN_RUN_ID in its environment, if any
     create_time: float = 0.0
-    orphan: bool = False  # its zmqrun is gone (re-parented away): a leftover of a crashed run
+    orphan: bool = False  # its run is over (the run's lock is free): a leftover of a crashed run
+    live: RunInfo | None = None  # the live run it belongs to, if any
 
     def describe(self) -> str:
         who = f"pid {self.pid}" if self.pid else "an unknown process (no permission to see it)"
@@ -146,14 +150,12 @@ def describe_pid(pid: int | None, status: str) -> Holder:
             cmd = " ".join(proc.cmdline()) or proc.name()
             created = proc.create_time()
         try:
-            run = proc.environ().get("ZMQRUN_RUN_ID")
+            environ = proc.environ()
         except (psutil.AccessDenied, psutil.ZombieProcess):
-            run = None
-        orphan = False
-        if run:
-            parent = proc.parent()
-            orphan = parent is None or "orchestrator" not in " ".join(parent.cmdline()) + parent.name()
-        return Holder(pid, user, cmd, status, run, created, orphan)
+            environ = {}
+        run = environ.get("ZMQRUN_RUN_ID")
+        live = runs.live_run(run, environ.get("ZMQRUN_RUN_DIR")) if run else None
+        return Holder(pid, user, cmd, status, run, created, bool(run) and live is None, live)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return Holder(pid, "?", "", status)
 

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
+from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
 from orchestrator.run.ports import PortAllocator, listener_holders
 from orchestrator.topology.model import Topology
@@ -36,7 +37,7 @@ def remove_rundir(rundir: str) -> None:
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
-    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    rundir = runs.rundir_of(run_id)
     os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
     fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
     allocator = PortAllocator(*topology.port_range, reserved=fixed)
@@ -52,6 +53,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     from orchestrator.view.report import print_outcome
 
     plan, rundir = plan_for(topology)
+    claim = runs.Claim(rundir, plan.run_id, topology.file)  # this run is alive until released
     try:
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
@@ -73,6 +75,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
         return outcome, observer
     finally:
         remove_rundir(rundir)
+        claim.release()
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:

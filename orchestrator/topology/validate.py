@@ -110,6 +110,8 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                 hint = ""
                 if h.environ_run and h.orphan:
                     hint = f" (a leftover of crashed zmqrun run {h.environ_run}; `zmqrun free {port}` stops it)"
+                elif h.live is not None:
+                    hint = f" (live {h.live.describe()}; stop it first: Ctrl-C in its terminal, or `kill -INT {h.live.pid}`)"
                 elif h.environ_run:
                     hint = f" (zmqrun run {h.environ_run}, still running)"
                 bad(("nodes", node_name, "sockets", sock_name, "bind"),
