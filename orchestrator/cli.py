@@ -125,6 +125,9 @@ def _check(args: argparse.Namespace) -> int:
         plan, rundir = plan_for(topology)
         print_plan(plan, color=False if args.no_color else None)
         remove_rundir(rundir)
+    from orchestrator.run.cgroup import probe
+
+    print(f"containment on this machine: {probe()[1]}")
     return status
 
 

@@ -79,6 +79,7 @@ class Outcome(NamedTuple):
     reason: str
     procs: list[Proc]
     leftovers: list[str] = []
+    signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if one did
 
 
 def describe_code(code: int) -> str:
@@ -91,9 +92,18 @@ def describe_code(code: int) -> str:
 
 
 def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | None, stopping: str | None,
-                   leftovers: list[str]) -> Outcome:  # fmt: skip
+                   leftovers: list[str], late: tuple[bool, str] | None = None) -> Outcome:  # fmt: skip
     """How the run ended: a signal beats a decided status, which beats failed nodes; a success
-    that left a port held becomes status 4."""
+    that left a port held becomes status 4. `late` is the expect block's verdict at the end,
+    when it did not decide the run itself: a failed one is named after whatever ended the run
+    and turns a success into status 1."""
+    if late is not None:
+        ok, message = late
+        if not ok:
+            status = status or 1
+            stopping = f"{stopping}; expectation failed: {message}" if stopping else f"expectation failed: {message}"
+        elif status is None:
+            status, stopping = 0, stopping or f"expectations met: {message}"
     failed = [p.label for p in procs if p.failed]
     if signal_status is not None:
         code, reason = signal_status, stopping or "interrupted"
@@ -105,4 +115,4 @@ def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | N
         code, reason = 0, stopping or "every node finished"
     if leftovers and code == 0:
         code = 4
-    return Outcome(code, reason, procs, leftovers)
+    return Outcome(code, reason, procs, leftovers, signal_status - 128 if signal_status is not None else None)

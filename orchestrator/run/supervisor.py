@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.run import cleanup, process
-from orchestrator.run.guardian import Guardian
+from orchestrator.run.containment import Containment
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
@@ -46,6 +46,7 @@ class Supervisor:
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
+        self.decided = False  # the observer gave its verdict during the run
         self.poll_every = 0.005
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
@@ -60,8 +61,8 @@ class Supervisor:
             self.sel.register(signals.fd, selectors.EVENT_READ, ("wake", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-            guardian = Guardian(self.plan.run_id)
-            self.baseline.add(guardian.pid)
+            self.contained = Containment(self.plan.run_id)
+            self.baseline.add(self.contained.pid)
             try:
                 self._start_eligible()
                 while not self._finished():
@@ -85,11 +86,11 @@ class Supervisor:
                 cleanup.sweep(self.plan, self.out, keep=self.baseline)
                 raise
             finally:
-                guardian.release()
+                self.contained.close()
                 self.sel.close()
 
     def _next_deadline(self, now: float) -> float:
-        deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
+        deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
         for p in self.procs:
             if p.state == "running" and p.inst.node.ready.when == "ports":
                 deadlines.append(now + self.poll_every)
@@ -192,6 +193,7 @@ class Supervisor:
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
         self.pipes.attach(p)
+        self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
         if node.ready.when == "started":
@@ -248,6 +250,7 @@ class Supervisor:
 
     def _tick(self) -> None:
         now = self.clock()
+        self.contained.track(now, self.baseline)
         if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
@@ -282,6 +285,7 @@ class Supervisor:
 
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
+        self.decided = True
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
@@ -302,14 +306,12 @@ class Supervisor:
     # ---- the end --------------------------------------------------------------------------
 
     def _finish(self) -> Outcome:
-        if self.observer and self.status is None:
-            verdict = self.observer.verdict(self.clock(), finished=True)
-            if verdict is not None:
-                self._decide(verdict)
+        # Whatever ended the run, every expectation not met is still named (state.decide_outcome).
+        late = self.observer.verdict(self.clock(), finished=True) if self.observer and not self.decided else None
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
             if p.spawned:
                 self.pipes.release(p)
         if self.view is not None:
             self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
-        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers)
+        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers, late)
