@@ -67,6 +67,8 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        for conflict in plan.conflicts:
+            printer.note(conflict, "yellow")
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
             print_outcome(outcome, printer)
