@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.run.state import Proc
 
@@ -45,6 +45,28 @@ def never_met(procs: Sequence[Proc], cond: str) -> str | None:
         gave_up = f" (gave up after {len(p.restarts)} restarts)" if p.restarts else ""
         return f"{p.label} {how} {_WANTED.get(cond, 'before it was ready')}{gave_up}"
     return None
+
+
+def may_start(waits: Sequence[tuple[str, str]], by_node: Mapping[str, Sequence[Proc]]) -> bool | str | None:
+    """Whether a waiting node may start: True, None while it must wait, or why it never can."""
+    met = [condition_met(by_node[d], c) for d, c in waits]
+    for (d, c), m in zip(waits, met):
+        if m is False:
+            return never_met(by_node[d], c) or f"{d} can no longer meet {c}"
+    return True if all(m is True for m in met) else None
+
+
+def proc_deadlines(procs: Sequence[Proc], now: float, poll_every: float, stopping: bool) -> list[float]:
+    """When the loop must look at the instances again: a ports poll, a readiness timeout, a backoff's end."""
+    deadlines = []
+    for p in procs:
+        if p.state == "running" and p.inst.node.ready.when == "ports":
+            deadlines.append(now + poll_every)
+        if p.state == "running":
+            deadlines.append(p.started + p.inst.node.ready.timeout)
+        if p.state == "backoff" and not stopping:
+            deadlines.append(p.backoff_until)
+    return deadlines
 
 
 def ports_ready(procs: Sequence[Proc], listening: set[int]) -> list[tuple[Proc, str]]:

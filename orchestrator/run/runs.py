@@ -42,12 +42,11 @@ class Claim:
     def __init__(self, rundir: str, run_id: str, topology: str):
         self.fd = os.open(os.path.join(rundir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh run directory: never contended
-        info = {"run_id": run_id, "topology": os.path.abspath(topology), "pid": os.getpid()}
+        self.info = RunInfo(run_id, os.path.abspath(topology), os.getpid(), rundir)
         tmp = os.path.join(rundir, INFO + ".tmp")
         with open(tmp, "w") as f:
-            json.dump(info, f)
+            json.dump({"run_id": run_id, "topology": self.info.topology, "pid": self.info.pid}, f)
         os.replace(tmp, os.path.join(rundir, INFO))  # a reader never sees half of it
-        self.info = RunInfo(run_id, info["topology"], os.getpid(), rundir)
 
     def release(self) -> None:
         if self.fd >= 0:

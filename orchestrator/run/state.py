@@ -82,6 +82,13 @@ class Outcome(NamedTuple):
     signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if one did
 
 
+def all_done(procs: list[Proc], stopping: bool) -> bool:
+    """The loop ends when no node lives and none will start or restart (or the run is stopping)."""
+    if any(p.alive for p in procs):
+        return False
+    return stopping or not any(p.state in ("waiting", "backoff") for p in procs)
+
+
 def describe_code(code: int) -> str:
     if code < 0:
         try:

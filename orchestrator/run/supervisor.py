@@ -16,10 +16,10 @@ from orchestrator.run.containment import Containment
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import condition_met, never_met, ports_ready, ready_what, waiting_notes
+from orchestrator.run.readiness import may_start, ports_ready, proc_deadlines, ready_what, waiting_notes
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
-from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
+from orchestrator.run.state import Observer, Options, Outcome, Proc, all_done, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
 from orchestrator.view.printer import Printer
 
@@ -65,7 +65,7 @@ class Supervisor:
             self.baseline.add(self.contained.pid)
             try:
                 self._start_eligible()
-                while not self._finished():
+                while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
                     for key, _ in self.sel.select(timeout):
@@ -91,13 +91,7 @@ class Supervisor:
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
-        for p in self.procs:
-            if p.state == "running" and p.inst.node.ready.when == "ports":
-                deadlines.append(now + self.poll_every)
-            if p.state == "running":
-                deadlines.append(p.started + p.inst.node.ready.timeout)
-            if p.state == "backoff" and not self.stopping:
-                deadlines.append(p.backoff_until)
+        deadlines += proc_deadlines(self.procs, now, self.poll_every, bool(self.stopping))
         if self.stopping:
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -105,15 +99,6 @@ class Supervisor:
         if self.view is not None:
             deadlines.append(self.next_view)
         return min(deadlines)
-
-    def _finished(self) -> bool:
-        if any(p.alive for p in self.procs):
-            return False
-        if self.stopping:
-            return True
-        if any(p.state in ("waiting", "backoff") for p in self.procs):
-            return False
-        return True
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -165,16 +150,15 @@ class Supervisor:
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            waits = self.plan.after.get(p.inst.node.name, ())
-            met = [condition_met(self.by_node[d], c) for d, c in waits]
-            if any(m is False for m in met):
-                why = next(never_met(self.by_node[d], c) for (d, c), m in zip(waits, met) if m is False)
+            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node)
+            if isinstance(go, str):
+                why = go
                 p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
                 self.out.note(f"{p.label} cannot start: {why}", "bold red")
                 self.status = self.status if self.status is not None else 1
                 self._begin_stop(f"{p.label} cannot start: {why}")
                 return
-            if all(m is True for m in met):
+            if go is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
             self._begin_stop("a node failed (--abort-on-failure)")
