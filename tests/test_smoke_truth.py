@@ -22,10 +22,11 @@ def test_exit_on_end_still_names_every_unmet_expectation(zmqrun):
     nodes:
       server:
         run: {SERVER}
+        ready: {{when: log, log: serving}}  # in its try block: a SIGINT now ends it cleanly
       client:
         run: [{PY}, -c, "print('request 1 ok'); print('all good')"]
         exit_on_end: true
-        depends_on: {{server: process_started}}
+        depends_on: [server]
     expect:
       timeout: 30s
       exit: {{client: 0, server: 0}}
@@ -47,10 +48,11 @@ def test_a_clean_shutdown_of_a_stopped_node_can_be_asserted(zmqrun):
     nodes:
       server:
         run: {SERVER}
+        ready: {{when: log, log: serving}}  # in its try block: a SIGINT now ends it cleanly
       client:
         run: [{PY}, -c, "print('done')"]
         exit_on_end: true
-        depends_on: {{server: process_started}}
+        depends_on: [server]
     expect:
       timeout: 30s
       exit: {{client: 0, server: 0}}
@@ -65,9 +67,10 @@ def test_exit_code_from_still_names_unmet_expectations(zmqrun):
     nodes:
       server:
         run: {SERVER}
+        ready: {{when: log, log: serving}}  # in its try block: a SIGINT now ends it cleanly
       client:
         run: [{PY}, -c, "print('done')"]
-        depends_on: {{server: process_started}}
+        depends_on: [server]
     expect:
       timeout: 30s
       output: {{server: 'never printed'}}
