@@ -47,7 +47,8 @@ def start_hiding_run(zmqrun, env: dict[str, str] | None = None):
       hider:
         run: [{PY}, hider.py]
     """)
-    proc = zmqrun.start(str(path), env=env)
+    # The run directory goes under the test's own folder: a SIGKILLed zmqrun cannot remove it.
+    proc = zmqrun.start(str(path), env={"TMPDIR": str(zmqrun.tmp_path), **(env or {})})
     run_id = hidden = None
     while hidden is None:
         line = proc.stdout.readline()
