@@ -118,6 +118,29 @@ def test_without_a_cgroup_the_guardian_kills_every_pid_it_was_told(tmp_path):
         os.waitpid(guardian.pid, 0)
 
 
+def test_without_a_cgroup_the_loop_tells_the_guardian_every_descendant(monkeypatch):
+    from orchestrator.run.containment import Containment
+
+    monkeypatch.setenv("ZMQRUN_CGROUP", "off")
+    bystander = subprocess.Popen(["/bin/sleep", "600"], env={}, start_new_session=True)
+    contained = Containment("zr-test-contain")
+    assert contained.cgroup is None and contained.describe.startswith("guardian")
+    hidden = subprocess.Popen(["/bin/sleep", "600"], env={}, start_new_session=True)  # no marker, own session
+    try:
+        contained.track(now=0.0, keep={contained.pid, bystander.pid})  # the loop's periodic report
+        assert hidden.pid in contained.told and bystander.pid not in contained.told
+        os.close(contained.guardian._w)  # zmqrun "dies" without a goodbye
+        contained.guardian._w = -1
+        wait_for(lambda: hidden.poll() is not None, timeout=5.0)
+        assert hidden.returncode == -signal.SIGKILL and bystander.poll() is None
+    finally:
+        for p in (hidden, bystander):
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=5)
+        os.waitpid(contained.pid, 0)
+
+
 def test_a_normal_end_removes_the_runs_cgroup(zmqrun):
     parent, _ = cgroup.probe()
     if parent is None:
