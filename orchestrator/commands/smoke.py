@@ -10,6 +10,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -88,10 +89,10 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def run_one(file: Path, timeout: float | None, verbose: bool) -> Result:
+def run_one(file: Path, timeout: float | None, verbose: bool, env_files: Sequence[str] = ()) -> Result:
     start = time.monotonic()
     try:
-        topology = load_topology(str(file), holder_of=listener_holders)
+        topology = load_topology(str(file), holder_of=listener_holders, env_files=env_files)
     except TopologyError as exc:
         problems = [str(p) for p in exc.problems]
         return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",
@@ -132,7 +133,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Interrupted()
 
 
-def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool) -> int:
+def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool,
+            env_files: Sequence[str] = ()) -> int:  # fmt: skip
     files = collect(paths)
     if not files:
         print("zmqrun test: no topology files found", file=sys.stderr)
@@ -142,7 +144,7 @@ def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose:
     old = signal.signal(signal.SIGTERM, _on_sigterm)  # during a run, the supervisor's own handling wins
     try:
         for file in files:
-            result = run_one(file, timeout, verbose)
+            result = run_one(file, timeout, verbose, env_files)
             results.append(result)
             verdict = "PASS" if result.passed else ("ERROR" if result.error else "FAIL")
             why = "" if result.passed else f": exit status {result.status}, {result.message}"

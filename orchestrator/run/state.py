@@ -32,6 +32,7 @@ class Proc:
         "failed",
         "inst",
         "ready_rx",
+        "respawn",
         "restarts",
         "spawned",
         "splitter",
@@ -59,6 +60,7 @@ class Proc:
         self.stdin_left = b""
         self.ready_rx: re.Pattern[str] | None = None
         self.was_ready = False  # ready in this incarnation (stays true after it ends)
+        self.respawn = False  # stopped on purpose, to be started again at once (--watch)
 
     @property
     def alive(self) -> bool:

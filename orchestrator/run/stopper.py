@@ -41,9 +41,7 @@ class Stopper:
         return min(deadlines)
 
     def tick(self, now: float) -> None:
-        for p in self.procs:
-            if p.alive and p.stop_at is not None:
-                self._escalate(p, now)
+        self.escalate(now)
         while self.wave < len(self.waves):
             busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
             if busy and now < self.wave_at + self.drain:  # the same sum as next_deadline: no float gap
@@ -52,6 +50,12 @@ class Stopper:
             # A wave that timed out hands on at its deadline, not at whenever the loop woke: no drift.
             self.wave_at = self.wave_at + self.drain if busy else now
             self._signal_wave(now)
+
+    def escalate(self, now: float) -> None:
+        """SIGTERM, then SIGKILL, for every instance whose stop signal went unheeded."""
+        for p in self.procs:
+            if p.alive and p.stop_at is not None:
+                self._escalate(p, now)
 
     def force(self, now: float) -> None:
         """A second Ctrl-C: every node's tree is killed now."""

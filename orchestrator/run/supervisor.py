@@ -13,6 +13,7 @@ from typing import Any
 
 from orchestrator.run import cleanup, process
 from orchestrator.run.containment import Containment
+from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
@@ -27,7 +28,7 @@ from orchestrator.view.printer import Printer
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None):  # fmt: skip
+                 view: Any = None, watch: Any = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -52,6 +53,7 @@ class Supervisor:
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.watch = watch  # has fd and handle(supervisor): --watch, or None
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -59,6 +61,8 @@ class Supervisor:
         with SignalPipe() as signals:
             self.signals = signals
             self.sel.register(signals.fd, selectors.EVENT_READ, ("wake", None))
+            if self.watch is not None:
+                self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
             self.contained = Containment(self.plan.run_id)
@@ -78,6 +82,8 @@ class Supervisor:
                             self._on_ready_pipe(proc)
                         elif kind == "stdin":
                             self.pipes.write_stdin(proc)
+                        elif kind == "watch":
+                            self.watch.handle(self)
                     self._tick()
                 return self._finish()
             except BaseException:
@@ -92,7 +98,7 @@ class Supervisor:
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
         deadlines += proc_deadlines(self.procs, now, self.poll_every, bool(self.stopping))
-        if self.stopping:
+        if self.stopping or any(p.respawn for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
@@ -176,6 +182,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        p.was_ready = False
         self.pipes.attach(p)
         self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
@@ -197,11 +204,15 @@ class Supervisor:
             self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
+        if p.respawn and not self.stopping:  # restart_node: this exit was asked for; start it again now
+            p.respawn, p.stop_at, p.failed = False, None, False
+            self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
+            self._spawn(p)
+            return
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
-            sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-            p.state, p.ended = "exited", f"stopped ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+            p.state, p.ended = "exited", stopped_words(p, code, now)
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
@@ -210,18 +221,11 @@ class Supervisor:
             return
         if self.observer:  # only a final exit counts; one followed by a restart does not
             self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
-        p.state = "exited"
-        p.failed = code != 0
-        p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
-        if decision.gave_up:
-            p.failed = True
+        record_final(p, code, decision)
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
-        name = p.inst.node.name
-        if self.options.exit_code_from == name and self.status is None:
-            self.status = code if code >= 0 else 128 - code
-            self._begin_stop(f"{name} exited (--exit-code-from)")
-        elif p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in self.by_node[name]):
-            self._begin_stop(f"{name} ended (exit_on_end)")
+        if (end := ends_run(p, code, self.options, self.by_node[p.inst.node.name], self.status is not None)) is not None:
+            self.status = end[0] if end[0] is not None else self.status
+            self._begin_stop(end[1])
         if p.failed:
             self._after_failure(p)
         self._start_eligible()
@@ -251,6 +255,8 @@ class Supervisor:
                 self._spawn(p)
         if self.stopping:
             self.stopper.tick(now)
+        elif any(p.respawn for p in self.procs):
+            self.stopper.escalate(now)
         if self.observer and not self.stopping:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
@@ -272,6 +278,31 @@ class Supervisor:
         self.decided = True
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
+
+    # ---- asked from outside the loop's own events (--watch) --------------------------------
+
+    def restart_node(self, name: str, why: str) -> None:
+        """Stop every instance of `name` as a stop would (its signal, then escalation) and start
+        it again as soon as it exits; one that is not running starts now. A restart already
+        under way is not repeated."""
+        if self.stopping:
+            return
+        procs = self.by_node.get(name, [])
+        if all(p.respawn for p in procs):
+            return
+        self.out.note(f"restarting {name}: {why}", "yellow")
+        now = self.clock()
+        for p in procs:
+            if p.alive and p.stop_at is None:
+                assert p.spawned is not None
+                p.respawn, p.stop_at, p.stage = True, now, 1
+                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
+            elif not p.alive and p.state in ("exited", "failed", "backoff"):
+                p.failed = False
+                self._spawn(p)
+
+    def stop(self, reason: str) -> None:
+        self._begin_stop(reason)
 
     # ---- stopping -------------------------------------------------------------------------
 
