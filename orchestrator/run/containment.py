@@ -51,6 +51,8 @@ class Containment:
         if self.cgroup is not None:
             try:
                 self.cgroup.leave()
-            finally:
+            except OSError:
+                pass  # still inside: killing the cgroup would kill zmqrun; the sweep has ended the nodes
+            else:
                 self.cgroup.kill_and_remove()
         self.guardian.release()
