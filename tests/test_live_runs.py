@@ -99,3 +99,42 @@ def test_the_lock_decides_alive_and_a_killed_holder_frees_it(tmp_path):
         holder.wait(timeout=10)
     assert not runs.is_alive(str(other))
     assert runs.is_alive(str(tmp_path / "no-such-run")) is False
+
+
+def test_a_second_run_gives_way_even_before_the_first_has_bound_its_port(zmqrun):
+    port = free_port()
+    path = zmqrun.write(f"""\
+    nodes:
+      slow:
+        run: [{PY}, -c, "import time; print('not bound yet', flush=True); time.sleep(600)"]
+        sockets:
+          api: {{type: REP, bind: {port}}}
+        ready: {{when: log, log: never, timeout: 600s}}
+    """)
+    env = {"TMPDIR": str(zmqrun.tmp_path)}
+    first = zmqrun.start(str(path), env=env)
+    wait_for(lambda: "not bound yet" in first.stdout.readline(), timeout=30)
+    assert not listening(port)
+    second = zmqrun.run(str(path), env=env, timeout=60)
+    assert second.returncode == 2
+    assert "(live zmqrun run zr-" in second.stderr and f"zmqrun pid {first.pid})" in second.stderr, second.stderr
+    assert first.poll() is None
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=30)
+    assert first.returncode == 130
+
+
+def test_of_two_claims_at_once_only_the_later_gives_way(tmp_path):
+    a_dir, b_dir = tmp_path / "zmqrun-zr-a", tmp_path / "zmqrun-zr-b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    a = runs.Claim(str(a_dir), "zr-a", "t.yaml", (5555, 6000))
+    b = runs.Claim(str(b_dir), "zr-b", "t.yaml", (5555, 7000))
+    try:
+        assert a.contested() == []
+        assert [(port, other.run_id) for port, other in b.contested()] == [(5555, "zr-a")]
+        assert [i.run_id for i in runs.claimed(5555, str(tmp_path))] == ["zr-a", "zr-b"]
+    finally:
+        a.release()
+        b.release()
+    assert runs.claimed(5555, str(tmp_path)) == []

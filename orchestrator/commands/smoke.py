@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from orchestrator.errors import TopologyError
-from orchestrator.run.ports import listener_holders
+from orchestrator.run.ports import port_users
 from orchestrator.run.runner import execute
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import sanitize, to_devnull
@@ -92,13 +92,18 @@ def collect(paths: list[str]) -> list[Path]:
 def run_one(file: Path, timeout: float | None, verbose: bool, env_files: Sequence[str] = ()) -> Result:
     start = time.monotonic()
     try:
-        topology = load_topology(str(file), holder_of=listener_holders, env_files=env_files)
+        topology = load_topology(str(file), holder_of=port_users, env_files=env_files)
     except TopologyError as exc:
         problems = [str(p) for p in exc.problems]
         return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",
                       problems, 2, error=True, output=tuple(problems))  # fmt: skip
     tail = Tail(echo=sys.stdout.buffer if verbose else None)
-    outcome, observer = execute(topology, tail, color=False, timeout=timeout)  # type: ignore[arg-type]
+    try:
+        outcome, observer = execute(topology, tail, color=False, timeout=timeout)  # type: ignore[arg-type]
+    except TopologyError as exc:  # a live run took a fixed port first
+        problems = [str(p) for p in exc.problems]
+        return Result(str(file), topology.name, False, time.monotonic() - start, "not started", problems, 2,
+                      error=True, output=tuple(problems))  # fmt: skip
     seconds = time.monotonic() - start
     passed = outcome.status == 0
     details: list[str] = []

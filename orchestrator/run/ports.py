@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import random
 import socket
 from collections.abc import Callable, Iterable
@@ -114,6 +115,26 @@ def port_is_free(port: int) -> bool:
     """A listener on any address makes one of these binds fail (SO_REUSEADDR allows binding
     beside TIME_WAIT leftovers, never beside a listener)."""
     return can_bind(port) and can_bind(port, "0.0.0.0")
+
+
+def port_users(port: int) -> list[Holder]:
+    """Who listens on `port`, and any live zmqrun run that claims it as a fixed port but has not
+    bound it yet (it is starting): what a new run must not collide with."""
+    found = listener_holders(port)
+    for info in runs.claimed(port):
+        if not any(h.live is not None and h.live.run_id == info.run_id for h in found):
+            found.append(Holder(info.pid, _owner(info.rundir), f"zmqrun {info.topology} (starting; it will bind this port)",
+                                "CLAIMED", info.run_id, 0.0, False, info))  # fmt: skip
+    return found
+
+
+def _owner(path: str) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.stat(path).st_uid).pw_name
+    except (OSError, KeyError):
+        return "?"
 
 
 def listener_holders(port: int) -> list[Holder]:

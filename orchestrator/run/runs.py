@@ -9,6 +9,7 @@ import errno
 import fcntl
 import json
 import os
+import time
 from typing import NamedTuple
 
 LOCK = "run.lock"
@@ -21,6 +22,8 @@ class RunInfo(NamedTuple):
     topology: str  # the topology file's path
     pid: int  # zmqrun's pid
     rundir: str
+    ports: tuple[int, ...] = ()  # the fixed ports it binds: claimed before any node has bound them
+    started: float = 0.0  # wall-clock time of the claim; the earlier of two runs keeps a contested port
 
     def describe(self) -> str:
         return f"zmqrun run {self.run_id} ({self.topology}, zmqrun pid {self.pid})"
@@ -39,14 +42,23 @@ class Claim:
     The descriptor is not inheritable, so nodes never hold the lock; a forked guardian shares it,
     which keeps a run alive until its guardian has finished the clean-up."""
 
-    def __init__(self, rundir: str, run_id: str, topology: str):
+    def __init__(self, rundir: str, run_id: str, topology: str, ports: tuple[int, ...] = ()):
         self.fd = os.open(os.path.join(rundir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh run directory: never contended
-        self.info = RunInfo(run_id, os.path.abspath(topology), os.getpid(), rundir)
+        self.info = RunInfo(run_id, os.path.abspath(topology), os.getpid(), rundir, tuple(sorted(ports)), time.time())
         tmp = os.path.join(rundir, INFO + ".tmp")
         with open(tmp, "w") as f:
-            json.dump({"run_id": run_id, "topology": self.info.topology, "pid": self.info.pid}, f)
+            json.dump({"run_id": run_id, "topology": self.info.topology, "pid": self.info.pid,
+                       "ports": list(self.info.ports), "started": self.info.started}, f)  # fmt: skip
         os.replace(tmp, os.path.join(rundir, INFO))  # a reader never sees half of it
+
+    def contested(self) -> list[tuple[int, RunInfo]]:
+        """Fixed ports of this run that an earlier live run claims too (two runs started at once:
+        the later one gives way before any node starts)."""
+        me = self.info
+        return [(port, other) for other, alive in list_runs(os.path.dirname(me.rundir))
+                if alive and other.run_id != me.run_id and (other.started, other.run_id) < (me.started, me.run_id)
+                for port in sorted(set(other.ports) & set(me.ports))]  # fmt: skip
 
     def release(self) -> None:
         if self.fd >= 0:
@@ -58,7 +70,9 @@ def read(rundir: str) -> RunInfo | None:
     try:
         with open(os.path.join(rundir, INFO)) as f:
             data = json.load(f)
-        return RunInfo(str(data["run_id"]), str(data["topology"]), int(data["pid"]), rundir)
+        ports = tuple(int(p) for p in data.get("ports", ()))
+        return RunInfo(str(data["run_id"]), str(data["topology"]), int(data["pid"]), rundir, ports,
+                       float(data.get("started", 0.0)))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -86,6 +100,11 @@ def live_run(run_id: str, rundir: str | None = None) -> RunInfo | None:
     if not is_alive(rundir):
         return None
     return read(rundir) or RunInfo(run_id, "?", 0, rundir)
+
+
+def claimed(port: int, root: str | None = None) -> list[RunInfo]:
+    """Live runs that bind `port` as a fixed port (whether or not a node has bound it yet)."""
+    return [info for info, alive in list_runs(root) if alive and port in info.ports]
 
 
 def list_runs(root: str | None = None) -> list[tuple[RunInfo, bool]]:

@@ -104,7 +104,7 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         bad(("ports",), f"range {lo}-{hi} overlaps the kernel's ephemeral range {elo}-{ehi}")
     if holder_of is not None:
         for port, where in sorted(fixed.items()):
-            held = [h for h in holder_of(port) if h.status == "LISTEN"]
+            held = [h for h in holder_of(port) if h.status == "LISTEN" or h.live is not None]
             if held:
                 node_name, _, sock_name = where.partition(".")
                 h = held[0]
