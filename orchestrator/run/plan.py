@@ -105,12 +105,7 @@ def make_plan(
                     port = sock.port if sock.port is not None else (allocator.take() if sock.transport == "tcp" else None)
                     endpoint = _bind_endpoint(sock, port, rundir, node.name, replica)
                     bound.setdefault((node.name, sock.name), []).append(endpoint)
-    incoming: dict[tuple[str, str], int] = {}
-    for node in topology.nodes:
-        for sock in node.sockets:
-            for peer, peer_sock in peers(topology, node, sock):
-                edge = (peer.name, peer_sock.name)
-                incoming[edge] = incoming.get(edge, 0) + node.replicas
+    incoming = connecting(topology)
     instances = []
     for node in topology.nodes:
         for replica in range(1, node.replicas + 1):
@@ -132,8 +127,19 @@ def make_plan(
     return Plan(topology, run_id, tuple(instances), waves(topology, after), after, conflicts)
 
 
+def connecting(topology: Topology) -> dict[tuple[str, str], int]:
+    """For each bound (node, socket), how many instances connect to it by reference."""
+    incoming: dict[tuple[str, str], int] = {}
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for peer, peer_sock in peers(topology, node, sock):
+                edge = (peer.name, peer_sock.name)
+                incoming[edge] = incoming.get(edge, 0) + node.replicas
+    return incoming
+
+
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
-              run_id: str, python: str, base_env: dict[str, str], rundir: str) -> Instance:  # fmt: skip
+              run_id: str, python: str, base_env: dict[str, str], rundir: str = "") -> Instance:  # fmt: skip
     values: dict[str, list[str]] = {
         "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
         "run_id": [run_id], "python": [python], "topology": [topology.name],
@@ -143,7 +149,6 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
     env.update(
         PYTHONUNBUFFERED="1",
         ZMQRUN_RUN_ID=run_id,
-        ZMQRUN_RUN_DIR=rundir,  # where the run's lock says whether it is alive (run/runs.py)
         ZMQRUN_TOPOLOGY=topology.name,
         ZMQRUN_NODE=node.name,
         ZMQRUN_REPLICA=str(replica),
@@ -154,6 +159,8 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
             separators=(",", ":"),
         ),
     )
+    if rundir:  # where the run's lock says whether it is alive (run/runs.py); none in an export
+        env["ZMQRUN_RUN_DIR"] = rundir
     for b in bindings:
         key = f"ZMQRUN_SOCKET_{b.name.upper()}"
         env[f"{key}_TYPE"] = b.type
@@ -271,3 +278,7 @@ def waves(topology: Topology, after: dict[str, tuple[tuple[str, str], ...]]) -> 
         out.setdefault(level[n.name], []).append(n.name)
     return tuple(tuple(out[k]) for k in sorted(out))
 
+
+
+# `zmqrun export` fills the same environment contract for a pod template.
+instance = _instance
