@@ -29,7 +29,9 @@ def free_port() -> int:
 
 
 def listening(port: int) -> bool:
-    return any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
+    return any(
+        c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp")
+    )
 
 
 @pytest.mark.parametrize("launcher", [[CONSOLE], [PY, "-m", "orchestrator"]], ids=["console-script", "python-m"])
@@ -49,7 +51,9 @@ def test_check_free_and_a_second_run_leave_a_live_run_alone(zmqrun, launcher):
     zmqrun.procs.append(first)
     run_id = wait_for(lambda: re.search(r"\| run (zr-[0-9a-f]+):", first.stdout.readline()), timeout=30).group(1)  # type: ignore[union-attr]
     wait_for(lambda: listening(port), timeout=30)
-    node = next(p for p in psutil.Process(first.pid).children(recursive=True) if "time.sleep(600)" in " ".join(p.cmdline()))
+    node = next(
+        p for p in psutil.Process(first.pid).children(recursive=True) if "time.sleep(600)" in " ".join(p.cmdline())
+    )
 
     check = zmqrun.run("check", str(path), timeout=60)
     assert check.returncode == 2

@@ -82,19 +82,25 @@ def test_exit_code_from_still_names_unmet_expectations(zmqrun):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_zmqrun_test_cleanly_and_writes_junit_for_what_ran(zmqrun, sig):
-    zmqrun.write(f"""\
+    zmqrun.write(
+        f"""\
     nodes:
       long:
         run: [{PY}, -c, "import time; print('first is running', flush=True); time.sleep(600)"]
     expect:
       timeout: 120s
       exit: {{long: 0}}
-    """, "a.yaml")
-    zmqrun.write(f"""\
+    """,
+        "a.yaml",
+    )
+    zmqrun.write(
+        f"""\
     nodes:
       second:
         run: [{PY}, -c, "print('second ran')"]
-    """, "b.yaml")
+    """,
+        "b.yaml",
+    )
     junit = zmqrun.tmp_path / "out.xml"
     proc = zmqrun.start("test", "-v", ".", "--junit", str(junit))
     seen: list[str] = []
@@ -112,25 +118,34 @@ def test_a_signal_stops_zmqrun_test_cleanly_and_writes_junit_for_what_ran(zmqrun
 
 
 def test_junit_errors_failures_output_and_only_topologies_from_a_folder(zmqrun):
-    zmqrun.write(f"""\
+    zmqrun.write(
+        f"""\
     nodes:
       a:
         run: [{PY}, -c, "print('hello from a')"]
     expect:
       output: {{a: 'hello from a'}}
-    """, "good.yaml")
-    zmqrun.write(f"""\
+    """,
+        "good.yaml",
+    )
+    zmqrun.write(
+        f"""\
     nodes:
       b:
         run: [{PY}, -c, "print('wrong answer')"]
     expect:
       output: {{b: 'right answer'}}
-    """, "bad.yaml")
-    zmqrun.write("""\
+    """,
+        "bad.yaml",
+    )
+    zmqrun.write(
+        """\
     nodes:
       c:
         sockets: {s: {type: PUSHH, bind: true}}
-    """, "invalid.yaml")
+    """,
+        "invalid.yaml",
+    )
     zmqrun.write("jobs:\n  build:\n    runs-on: ubuntu-latest\n", "ci.yml")  # not a topology
     zmqrun.write("- just\n- a list\n", "data.yaml")
     junit = zmqrun.tmp_path / "out.xml"

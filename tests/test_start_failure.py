@@ -49,7 +49,8 @@ def test_depends_on_each_condition_that_can_no_longer_be_met(zmqrun):
          "dep.1 exited 2 instead of completing successfully"),
         ("process_started", "[/nonexistent/program]", "dep.1 could not start"),
     ]:  # fmt: skip
-        path = zmqrun.write(f"""\
+        path = zmqrun.write(
+            f"""\
         nodes:
           dep:
             run: {dep_run}
@@ -57,7 +58,9 @@ def test_depends_on_each_condition_that_can_no_longer_be_met(zmqrun):
           waiter:
             run: {SLEEPER}
             depends_on: {{dep: {cond}}}
-        """, name=f"{cond}.yaml")
+        """,
+            name=f"{cond}.yaml",
+        )
         result = zmqrun.run(str(path), timeout=30)
         assert result.returncode == 1, (cond, result.stdout)
         assert f"waiter.1 cannot start: {words}" in result.stdout, (cond, result.stdout)

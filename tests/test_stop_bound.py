@@ -75,8 +75,11 @@ def test_every_wave_is_signalled_within_the_budget_however_deep():
 
     procs = [FakeProc(f"s{k}") for k in range(50)]
     stopper = Stopper(procs, [(p.inst.node.name,) for p in procs], out=None)  # type: ignore[arg-type]
-    stopper._signal_wave = lambda now: [setattr(p, "stop_at", now) for p in procs  # type: ignore[method-assign]
-                                        if p.inst.node.name in stopper.waves[min(stopper.wave, 49)] and p.stop_at is None]
+    stopper._signal_wave = lambda now: [
+        setattr(p, "stop_at", now)
+        for p in procs  # type: ignore[method-assign]
+        if p.inst.node.name in stopper.waves[min(stopper.wave, 49)] and p.stop_at is None
+    ]
     now = 100.0
     stopper.begin(now)
     while now < 100.0 + WAVES_BUDGET + 0.01:  # no node ever exits: each wave sits out its share

@@ -28,7 +28,7 @@ def _own_cgroup_dir() -> tuple[str | None, str]:
             continue
         root, mountpoint = fields[3], fields[4]
         if root == "/" or path == root or path.startswith(root + "/"):
-            rel = path if root == "/" else path[len(root):]
+            rel = path if root == "/" else path[len(root) :]
             return os.path.normpath(mountpoint + "/" + rel.lstrip("/")), ""
     return None, "cgroup v2 is not mounted"
 

@@ -24,7 +24,9 @@ def record_final(p: Proc, code: int, decision: Decision) -> None:
     p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
 
 
-def ends_run(p: Proc, code: int, options: Options, siblings: Sequence[Proc], decided: bool) -> tuple[int | None, str] | None:
+def ends_run(
+    p: Proc, code: int, options: Options, siblings: Sequence[Proc], decided: bool
+) -> tuple[int | None, str] | None:
     """Whether this final exit ends the run: (status to exit with or None, reason), or None."""
     name = p.inst.node.name
     if options.exit_code_from == name and not decided:
