@@ -169,6 +169,11 @@ def _check(args: argparse.Namespace) -> int:
         plan, rundir = plan_for(topology)
         print_plan(plan, color=False if args.no_color else None)
         remove_rundir(rundir)
+        if plan.keys is not None:
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                print(f"zmqrun: {warning}", file=sys.stderr)
     from orchestrator.run.cgroup import probe
 
     print(f"containment on this machine: {probe()[1]}")

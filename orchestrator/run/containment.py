@@ -11,7 +11,7 @@ TRACK_EVERY = 0.25  # without a cgroup: how often the loop reports new descendan
 
 
 class Containment:
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, rundir: str = ""):
         parent, self.describe = cgroup.probe()
         self.cgroup: cgroup.RunCgroup | None = None
         if parent is not None:
@@ -19,7 +19,7 @@ class Containment:
                 self.cgroup = cgroup.RunCgroup(parent, run_id)
             except OSError as exc:
                 self.describe = f"guardian (could not make a cgroup under {parent}: {exc.strerror or exc})"
-        self.guardian = Guardian(run_id, self.cgroup.path if self.cgroup else None)
+        self.guardian = Guardian(run_id, self.cgroup.path if self.cgroup else None, rundir)
         self.next_track = 0.0 if self.cgroup is None else float("inf")  # when the loop should call track()
         self.pid = self.guardian.pid
         self.told: set[int] = set()

@@ -1,6 +1,7 @@
 """A small process that outlives zmqrun by a moment: if zmqrun dies without saying goodbye on the
 lifeline pipe (SIGKILL, a crash), it kills the run's cgroup if it has one, every pid zmqrun told
-it about (and their descendants), and every process that carries this run's marker."""
+it about (and their descendants), and every process that carries this run's marker, then removes
+the run's private directory (key files, ipc sockets)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _told_pids(told: dict[int, int | None]) -> list[int]:
     return sorted(found)
 
 
-def _watch(read_fd: int, run_id: str, cgroup_path: str | None) -> None:
+def _watch(read_fd: int, run_id: str, cgroup_path: str | None, rundir: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's Ctrl-C is zmqrun's to handle
     data = b""
@@ -71,16 +72,20 @@ def _watch(read_fd: int, run_id: str, cgroup_path: str | None) -> None:
     for _ in range(20):  # a node may fork while we kill; sweep until nothing is left
         pids = sorted(set(marked_pids(run_id)) | set(_told_pids(told)))
         if not pids:
-            return
+            break
         process.kill_pids(pids)
         time.sleep(0.05)
+    if os.path.basename(rundir).startswith("zmqrun-"):  # its keys and ipc sockets must not outlive the run
+        from orchestrator.run.runner import remove_rundir
+
+        remove_rundir(rundir)
 
 
 class Guardian:
     """Fork the watcher before any node starts (and before zmqrun enters the run's cgroup);
     `tell()` it every pid seen, `release()` at a normal end."""
 
-    def __init__(self, run_id: str, cgroup_path: str | None = None):
+    def __init__(self, run_id: str, cgroup_path: str | None = None, rundir: str = ""):
         self.pid = 0
         self._w = -1
         if not os.path.isdir("/proc"):
@@ -91,7 +96,7 @@ class Guardian:
             try:
                 os.close(w)
                 os.setsid()  # out of the terminal's process group
-                _watch(r, run_id, cgroup_path)
+                _watch(r, run_id, cgroup_path, rundir)
             finally:
                 os._exit(0)
         os.close(r)

@@ -25,10 +25,21 @@ def new_run_id() -> str:
 
 
 def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
+    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
+    if not rundir:
+        return
+    for top, dirs, files in os.walk(rundir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:
+                pass
     try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
         os.rmdir(rundir)
     except OSError:
         pass
@@ -53,7 +64,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from orchestrator.run.expect import Expectations
     from orchestrator.run.supervisor import Supervisor
-    from orchestrator.view.report import print_outcome
+    from orchestrator.view.report import print_outcome, security_summary
 
     plan, rundir = plan_for(topology)
     claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology))  # this run is alive until released
@@ -77,6 +88,12 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
         for conflict in plan.conflicts:
             printer.note(conflict, "yellow")
+        if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                printer.note(warning, "bold yellow")
+            printer.note(security_summary(plan))
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch).run()
             print_outcome(outcome, printer)

@@ -40,6 +40,7 @@ class Proc:
         "started",
         "state",
         "stdin_left",
+        "status_buf",
         "stop_at",
         "was_ready",
     )  # fmt: skip
@@ -58,6 +59,7 @@ class Proc:
         self.ended = ""
         self.failed = False
         self.stdin_left = b""
+        self.status_buf = b""  # a partial line from the helper's pipe
         self.ready_rx: re.Pattern[str] | None = None
         self.was_ready = False  # ready in this incarnation (stays true after it ends)
         self.respawn = False  # stopped on purpose, to be started again at once (--watch)

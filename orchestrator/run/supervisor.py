@@ -22,6 +22,7 @@ from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import Observer, Options, Outcome, Proc, all_done, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
+from orchestrator.security import handshake, store
 from orchestrator.view.printer import Printer
 
 
@@ -65,9 +66,11 @@ class Supervisor:
                 self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-            self.contained = Containment(self.plan.run_id)
+            self.contained = Containment(self.plan.run_id, self.plan.rundir)
             self.baseline.add(self.contained.pid)
             try:
+                if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
+                    store.write(self.plan.keys)
                 self._start_eligible()
                 while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
@@ -124,6 +127,8 @@ class Supervisor:
         self._poll_children()
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
+        if self.plan.keys is not None:  # before any output or the expect block sees them
+            lines = self.plan.keys.redact(p.label, lines)
         self.out.lines(p.label, lines)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
@@ -133,8 +138,13 @@ class Supervisor:
                 self.observer.line(p.inst.node.name, line)
 
     def _on_ready_pipe(self, p: Proc) -> None:
-        if self.pipes.read_ready(p):
-            self._mark_ready(p, "the helper said so")
+        """The helper's lines: `ready`, and reports of refused handshakes (untrusted: checked)."""
+        for line in self.pipes.read_ready(p):
+            if line == "ready":
+                if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self._mark_ready(p, "the helper said so")
+            elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
+                self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _poll_children(self) -> None:
         known = set()
@@ -174,7 +184,7 @@ class Supervisor:
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
             self.pipes.release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
