@@ -43,6 +43,8 @@ def print_plan(plan: Plan, color: bool | None = None) -> None:
     waits = [f"{n} after {', '.join(d for d, _ in deps)}" for n, deps in plan.after.items() if deps]
     if waits:
         console.print(Text("waits: " + "; ".join(waits)))
+    for conflict in plan.conflicts:
+        console.print(Text(conflict, style="yellow"))
     console.print(Text(f"ports: {', '.join(map(str, plan.ports)) or 'none'} (automatic ones are tentative)"))
     if plan.keys is not None:
         console.print(Text(security_summary(plan, "made anew when the run starts")))
