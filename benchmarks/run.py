@@ -319,7 +319,7 @@ def idle_section(reps: int) -> list[str]:
     md = ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
           "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian. "
           "In the last row each node also dials the next one's PUB with a SUB (16 quiet tcp edges), which zmqrun "
-          "samples from the kernel at its default rate (--edge-interval 2s).", "",
+          "samples from the kernel at its default rate (--edge-interval 3s).", "",
           "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
     for la in (Honcho(WORK), Zmqrun(WORK), Zmqrun(WORK, edges=True)):
         print(f"idle {la.name}", flush=True)

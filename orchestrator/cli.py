@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
     run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
     run.add_argument("--edge-interval", metavar="DURATION",
-                     help="how often the kernel is asked about every edge (default 1s; 0 turns edge watching off)")
+                     help="how often the kernel is asked about every edge (default 3s; 0 turns edge watching off)")
     run.add_argument("--watch", nargs="*", metavar="PATH", help="restart nodes whose files change (after FILE; "
                      "PATHs: more to watch, shared by every node)")  # fmt: skip
     test = sub.add_parser("test", help="CI smoke runs: run each topology against its expect block")

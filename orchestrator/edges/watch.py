@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from orchestrator.run.state import Proc
     from orchestrator.view.printer import Printer
 
-INTERVAL = 2.0  # seconds between samples by default (--edge-interval); see BENCHMARKS.md for the cost
+INTERVAL = 3.0  # seconds between samples by default (--edge-interval); see BENCHMARKS.md for the cost
 READY_POLL = 0.05  # while a node waits for `ready: connected`
 AUDIT_AFTER = (1.0, 5.0, 15.0)  # seconds after a start at which its listeners are checked
 AUDIT_GATHER = 3.0  # a check also takes the nodes due within this many seconds
