@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
+from orchestrator.view.printer import to_devnull
+from orchestrator.view.text import one_line
 
 COMMANDS = ("run", "check", "test", "free", "graph", "schema")
 
@@ -16,6 +18,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="zmqrun",
         description="Run a ZeroMQ topology described in YAML: zmqrun FILE, or zmqrun COMMAND ...",
     )
+    p.add_argument("--version", action="version", version=f"zmqrun {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a topology (the default: `zmqrun FILE` is `zmqrun run FILE`)")
     run.add_argument("file")
@@ -31,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="draw the topology; runs nothing")
     graph.add_argument("file")
     graph.add_argument("--format", choices=["tree", "mermaid", "dot"], default="tree")
+    graph.add_argument("--no-color", action="store_true", help="never colour the tree")
     sub.add_parser("schema", help="print the JSON Schema of topology files (for editors)")
     free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
     free.add_argument("ports", nargs="+", type=int, metavar="PORT")
@@ -39,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+")
     check.add_argument("--no-color", action="store_true")
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zmqrun")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -54,7 +67,7 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in args_list if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help"):
+    if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
         args_list.insert(0, "run")  # `zmqrun [OPTIONS] FILE` is `zmqrun run [OPTIONS] FILE`
     parser = _parser()
     if not args_list:
@@ -65,46 +78,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return ExitStatus.INVALID if exc.code else ExitStatus.OK
     try:
-        if args.command == "run":
-            from orchestrator.run.runner import run_file
-
-            return run_file(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "schema":
-            import json
-
-            from orchestrator.topology.schema import schema
-
-            print(json.dumps(schema(), indent=2, ensure_ascii=False))
-            return ExitStatus.OK
-        if args.command == "graph":
-            return _graph(args)
-        if args.command == "free":
-            from orchestrator.commands.free import free
-
-            return free(args.ports, args.force)
-        if args.command == "test":
-            from orchestrator.commands.smoke import run_all
-            from orchestrator.run.runner import cli_duration
-
-            return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose)
-        parser.error(f"unknown command {args.command}")
+        status = _dispatch(parser, args)
+        sys.stdout.flush()  # here, so that a reader gone early is seen now, not at exit
+        return status
     except TopologyError as exc:
         _report_problems(exc)
         return exc.status
     except ZmqrunError as exc:
-        print(f"zmqrun: {exc}", file=sys.stderr)
+        print(f"zmqrun: {one_line(str(exc))}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
-    return ExitStatus.OK
+    except BrokenPipeError:
+        # The reader went away (`zmqrun schema | head -1`): nothing more to say, and the
+        # interpreter's own flush at exit must not fail on the pipe either.
+        to_devnull(sys.stdout.fileno())
+        return ExitStatus.FAILED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from orchestrator.run.runner import run_file
+
+        return run_file(args)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "schema":
+        import json
+
+        from orchestrator.topology.schema import schema
+
+        print(json.dumps(schema(), indent=2, ensure_ascii=False))
+        return ExitStatus.OK
+    if args.command == "graph":
+        return _graph(args)
+    if args.command == "free":
+        from orchestrator.commands.free import free
+
+        return free(args.ports, args.force)
+    if args.command == "test":
+        from orchestrator.commands.smoke import run_all
+        from orchestrator.run.runner import cli_duration
+
+        return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose)
+    parser.error(f"unknown command {args.command}")
+    return ExitStatus.INVALID
 
 
 def _report_problems(exc: TopologyError) -> None:
     n = len(exc.problems)
     for problem in exc.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {one_line(str(problem))}", file=sys.stderr)
     print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was started", file=sys.stderr)
 
 
@@ -138,7 +162,7 @@ def _graph(args: argparse.Namespace) -> int:
     elif args.format == "dot":
         sys.stdout.write(graph.dot(topology))
     else:
-        from rich.console import Console
+        from orchestrator.view.console import console
 
-        Console(highlight=False).print(graph.tree(topology))
+        console(False if args.no_color else None).print(graph.tree(topology))
     return ExitStatus.OK

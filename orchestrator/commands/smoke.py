@@ -14,7 +14,8 @@ from orchestrator.errors import TopologyError
 from orchestrator.run.ports import listener_holders
 from orchestrator.run.runner import execute
 from orchestrator.topology.validate import load_topology
-from orchestrator.view.printer import sanitize, to_devnull
+from orchestrator.view.printer import to_devnull
+from orchestrator.view.text import one_line, sanitize, xml_text
 
 TAIL_LINES = 15
 
@@ -90,7 +91,7 @@ def run_one(file: Path, timeout: float | None, verbose: bool) -> Result:
 def say(line: str) -> None:
     """Print a line; a reader that went away (`| head`) must not abort the remaining runs."""
     try:
-        print(line, flush=True)
+        print(one_line(line), flush=True)
     except BrokenPipeError:
         to_devnull(sys.stdout.fileno())
 
@@ -122,10 +123,11 @@ def write_junit(results: list[Result], path: str) -> None:
                        failures=str(sum(not r.passed for r in results)), errors="0",
                        time=f"{sum(r.seconds for r in results):.3f}")  # fmt: skip
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname="zmqrun." + Path(r.file).stem, name=r.name, time=f"{r.seconds:.3f}")
+        case = ET.SubElement(suite, "testcase", classname=xml_text(one_line("zmqrun." + Path(r.file).stem)),
+                             name=xml_text(one_line(r.name)), time=f"{r.seconds:.3f}")  # fmt: skip
         if not r.passed:
-            failure = ET.SubElement(case, "failure", message=f"exit status {r.status}: {r.message}")
-            failure.text = "\n".join(r.details)
+            failure = ET.SubElement(case, "failure", message=xml_text(one_line(f"exit status {r.status}: {r.message}")))
+            failure.text = xml_text("\n".join(r.details))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -8,6 +8,8 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from orchestrator.view.text import one_line
+
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
@@ -20,9 +22,18 @@ class Holder(NamedTuple):
     create_time: float = 0.0
     orphan: bool = False  # its zmqrun is gone (re-parented away): a leftover of a crashed run
 
+    @property
+    def ownerless(self) -> bool:
+        """TIME_WAIT is a closed connection the kernel remembers: no process owns it, and it
+        keeps no listener from binding (SO_REUSEADDR), so it holds nothing."""
+        return self.status == "TIME_WAIT"
+
     def describe(self) -> str:
+        """One line; the command line and user come from another process: sanitised."""
+        if self.ownerless:
+            return "no process: a closed connection the kernel keeps for a while; it holds nothing [TIME_WAIT]"
         who = f"pid {self.pid}" if self.pid else "an unknown process (no permission to see it)"
-        return f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]"
+        return one_line(f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]")
 
 
 _NLMSG_DONE, _NLMSG_ERROR = 3, 2

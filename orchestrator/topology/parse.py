@@ -15,7 +15,10 @@ from orchestrator.topology.model import DEVICES, SOCKET_TYPES, Capture, Expect, 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 SOCKET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 ENDPOINT = re.compile(r"^(tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
+# A number of seconds, or number-unit parts: 500ms, 3s, 2m, 1m30s, 1h 15m. The schema uses it too.
+DURATION_PATTERN = r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+$|^\s*\d+(?:\.\d+)?\s*$"
+DURATION = re.compile(DURATION_PATTERN)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_REPLICAS = 1000
 
@@ -38,13 +41,13 @@ def _type_name(value: Any) -> str:
 
 
 def parse_duration(value: Any) -> float | None:
-    """'500ms', '2s', '1.5m', or a number of seconds; None when not a duration."""
+    """'500ms', '2s', '1.5m', '1m30s', or a number of seconds; None when not a duration."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value) if value >= 0 else None
-    if isinstance(value, str) and (m := DURATION.match(value.strip())):
-        return float(m.group(1)) * _UNITS[m.group(2)]
+    if isinstance(value, str) and DURATION.match(value):
+        return sum(float(n) * _UNITS[unit or None] for n, unit in _DURATION_PART.findall(value))
     return None
 
 

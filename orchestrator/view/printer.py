@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import codecs
 import os
-import re
 import sys
 import time
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
+
+from orchestrator.view.text import one_line, sanitize
 
 MAX_LINE = 8192  # characters; a longer line is split, so one node cannot exhaust memory
-
-# Terminal control that node output must never pass through: CSI, OSC (title, clipboard),
-# DCS/PM/APC strings, other escapes, C0/C1 controls except tab, and bidi overrides.
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?"
-    r"|\x1b.?"
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)
 
 _COLOURS = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
 _SGR = {"bold": "1", "dim": "2", **{c: str(30 + i) for i, c in enumerate(_COLOURS)},
@@ -28,15 +19,6 @@ _SGR = {"bold": "1", "dim": "2", **{c: str(30 + i) for i, c in enumerate(_COLOUR
 
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
            "bright_green", "bright_yellow", "bright_blue", "bright_red")  # fmt: skip
-
-
-# Every sequence _CONTROL removes starts with one of these; one scan for them is far cheaper
-# than the alternation, and most output contains none.
-_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def sanitize(text: str) -> str:
-    return _CONTROL.sub("", text) if _ANY_CONTROL.search(text) else text
 
 
 # Control bytes other than tab and newline. An all-ASCII chunk without them needs no
@@ -95,7 +77,7 @@ def to_devnull(fd: int) -> None:
     os.close(devnull)
 
 
-def use_color(stream: BinaryIO | None = None, flag: bool | None = None) -> bool:
+def use_color(stream: IO[Any] | None = None, flag: bool | None = None) -> bool:
     """Colour only on a terminal, never with NO_COLOR set, unless the user insists."""
     if flag is not None:
         return flag
@@ -157,7 +139,7 @@ class Printer:
 
     def note(self, message: str, style: str | None = None) -> None:
         """zmqrun's own line. `message` is plain text (node names are already validated)."""
-        body = sanitize(message)
+        body = one_line(message)
         if "zmqrun" in self.logs:
             self._log("zmqrun", [body])
         if self.json:
