@@ -48,3 +48,9 @@ class PortError(ZmqrunError):
     """A port could not be assigned or freed."""
 
     status = ExitStatus.PORTS
+
+
+class PortRangeError(ZmqrunError):
+    """No free port is left in the topology's range for automatic ports; nothing was started."""
+
+    status = ExitStatus.INVALID

@@ -215,3 +215,52 @@ def test_log_dir_and_json_lines_keep_every_line_through_a_stop(zmqrun):
         logged = (logs / f"talker.{replica}.log").read_text().splitlines()
         assert logged == mine
     assert "exit status 130" in (logs / "zmqrun.log").read_text()
+
+
+def test_out_of_automatic_ports_is_status_2_and_leaves_no_run_directory(zmqrun, tmp_path):
+    import socket as socketlib
+
+    held = socketlib.socket()
+    for port in range(29999, 20000, -1):  # a port of the default range, outside the ephemeral one
+        try:
+            held.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            continue
+    held.listen()
+    try:
+        path = zmqrun.write(f"""\
+            ports: {port}-{port}
+            nodes:
+              a:
+                run: python3 -c pass
+                sockets: {{s: {{type: PULL, bind: true}}}}
+            """)
+        tmp = tmp_path / "tmpdir"
+        tmp.mkdir()
+        result = zmqrun.run(str(path), env={"TMPDIR": str(tmp)})
+    finally:
+        held.close()
+    assert result.returncode == 2, result.stderr
+    assert f"no free port left in {port}-{port}" in result.stderr
+    assert list(tmp.iterdir()) == []
+
+
+def test_one_process_is_one_process_and_version_is_printed(zmqrun):
+    path = zmqrun.write("nodes:\n  a:\n    run: python3 -c pass\n    ready: started\n")
+    result = zmqrun.run(str(path))
+    assert result.returncode == 0
+    assert "topology, 1 process\n" in result.stdout
+    version = zmqrun.run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("zmqrun 0.")
+
+
+def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    path = zmqrun.write(f"nodes:\n  a:\n    run: python3 -c pass\n    cwd: {gone}\n")
+    result = zmqrun.run("check", str(path))
+    assert result.returncode == 0
+    gone.rmdir()
+    result = zmqrun.run(str(path))
+    assert result.returncode == 2 and f"nodes.a.cwd: directory {gone} does not exist" in result.stderr

@@ -195,9 +195,10 @@ class PortAllocator:
             self.given.add(port)
             self.cursor = port + 1
             return port
-        from orchestrator.errors import PortError
+        from orchestrator.errors import PortRangeError
 
-        raise PortError(f"no free port left in {self.lo}-{self.hi}")
+        raise PortRangeError(f"no free port left in {self.lo}-{self.hi} for automatic ports (widen `ports:` "
+                             "in the topology, or free some); nothing was started")  # fmt: skip
 
 
 def ephemeral_range() -> tuple[int, int]:

@@ -11,7 +11,7 @@ from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.plan import Plan, make_plan
 from orchestrator.run.ports import PortAllocator, listener_holders
 from orchestrator.topology.model import Topology
-from orchestrator.topology.validate import load_topology
+from orchestrator.topology.validate import SUN_PATH_MAX, load_topology
 from orchestrator.view.printer import Printer, use_color
 
 if TYPE_CHECKING:
@@ -37,10 +37,16 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
     rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    if len(os.fsencode(rundir)) + len("/999999") > SUN_PATH_MAX:
+        rundir = os.path.join("/tmp", f"zmqrun-{run_id}")  # a long TMPDIR leaves no room for ipc paths
     os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
     fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
     allocator = PortAllocator(*topology.port_range, reserved=fixed)
-    return make_plan(topology, run_id, allocator, rundir), rundir
+    try:
+        return make_plan(topology, run_id, allocator, rundir), rundir
+    except BaseException:
+        remove_rundir(rundir)
+        raise
 
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
@@ -64,7 +70,8 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
         if topology.expect is not None or timeout is not None:
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
-        printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        n = len(plan.instances)
+        printer.note(f"run {plan.run_id}: {topology.name}, {n} process{'' if n == 1 else 'es'}")
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
             print_outcome(outcome, printer)

@@ -282,8 +282,11 @@ class Supervisor:
             p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
-            p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
-            self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {exc.strerror or exc}", "bold red")
+            why = f"{exc.strerror or exc}"
+            if exc.filename == p.inst.cwd:  # the working directory, not the command, is missing
+                why = f"working directory {p.inst.cwd}: {why}"
+            p.state, p.failed, p.ended = "failed", True, f"could not start: {why}"
+            self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {why}", "bold red")
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None

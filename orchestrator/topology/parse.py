@@ -65,7 +65,7 @@ class _Reader:
             return {}
         for key in value:
             if key not in keys and not (path == () and key.startswith("x-")):
-                hint = _closest(key, keys)
+                hint = closest(key, keys)
                 self.bad(path + (key,), f"unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
                          + f"; allowed: {', '.join(sorted(keys))}")  # fmt: skip
         return value
@@ -92,7 +92,7 @@ class _Reader:
         return []
 
 
-def _closest(key: str, keys: set[str]) -> str | None:
+def closest(key: str, keys: set[str]) -> str | None:
     import difflib
 
     found = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.7)
