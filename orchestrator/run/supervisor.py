@@ -17,7 +17,7 @@ from orchestrator.run.guardian import Guardian
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
 from orchestrator.run.restart import decide
-from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code
+from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code, describe_end
 from orchestrator.run.stopper import Stopper
 from orchestrator.view.printer import LineSplitter, Printer
 
@@ -319,19 +319,18 @@ class Supervisor:
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
-            sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-            p.state, p.ended = "exited", f"stopped ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+            p.state, p.ended = "exited", f"stopped ({describe_end(code, p.sent, now - p.stop_at)})"  # type: ignore[operator]
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
             p.state, p.backoff_until = "backoff", now + decision.delay
-            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
+            self.out.note(f"{p.label} exited ({describe_end(code, [], 0.0)}); restarting in {decision.delay:.1f}s", "yellow")
             return
         if self.observer:  # only a final exit counts; one followed by a restart does not
             self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
         p.state = "exited"
         p.failed = code != 0
-        p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
+        p.ended = describe_end(code, [], 0.0) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
         if decision.gave_up:
             p.failed = True
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
