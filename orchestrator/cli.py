@@ -134,7 +134,8 @@ def _report_problems(exc: TopologyError) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from orchestrator.run.ports import listener_holders
-    from orchestrator.run.runner import plan_for, remove_rundir
+    from orchestrator.run.rundir import remove_rundir
+    from orchestrator.run.runner import plan_for
     from orchestrator.topology.validate import load_topology
     from orchestrator.view.report import print_plan
 
@@ -147,8 +148,10 @@ def _check(args: argparse.Namespace) -> int:
             status = ExitStatus.INVALID
             continue
         plan, rundir = plan_for(topology)
-        print_plan(plan, color=False if args.no_color else None)
-        remove_rundir(rundir)
+        try:
+            print_plan(plan, color=False if args.no_color else None)
+        finally:
+            remove_rundir(rundir)
     return status
 
 

@@ -264,3 +264,36 @@ def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):
     gone.rmdir()
     result = zmqrun.run(str(path))
     assert result.returncode == 2 and f"nodes.a.cwd: directory {gone} does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("ending", ["finishes", "SIGINT", "SIGKILL"])
+def test_no_run_directory_is_left_however_the_run_ends(zmqrun, tmp_path, ending):
+    import signal as signallib
+
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    forever = ending != "finishes"
+    path = zmqrun.write(f"""\
+        nodes:
+          a:
+            run: [python3, -c, "import time; print('up', flush=True); time.sleep({600 if forever else 0})"]
+            sockets: {{s: {{type: PULL, bind: true, transport: ipc}}}}
+        """)
+    proc = zmqrun.start(str(path), env={"TMPDIR": str(tmp)})
+    wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
+    (rundir,) = tmp.iterdir()  # the run's private directory exists while it runs
+    if ending == "SIGINT":
+        proc.send_signal(signallib.SIGINT)
+    elif ending == "SIGKILL":
+        proc.kill()  # zmqrun cannot clean up: its guardian must
+    proc.communicate(timeout=30)
+    wait_for(lambda: not rundir.exists(), timeout=10)
+    assert list(tmp.iterdir()) == []
+
+
+def test_check_leaves_no_run_directory(zmqrun, tmp_path):
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    result = zmqrun.run("check", str(ROOT / "topologies" / "pipeline.yaml"), env={"TMPDIR": str(tmp)})
+    assert result.returncode == 0
+    assert list(tmp.iterdir()) == []

@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+from orchestrator.run.rundir import remove_rundir
+
 GOODBYE = b"bye"
 
 
@@ -27,7 +29,7 @@ def marked_pids(run_id: str) -> list[int]:
     return found
 
 
-def _watch(read_fd: int, run_id: str) -> None:
+def _watch(read_fd: int, run_id: str, rundir: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's Ctrl-C is zmqrun's to handle
     data = b""
@@ -44,19 +46,20 @@ def _watch(read_fd: int, run_id: str) -> None:
     for _ in range(20):  # a node may fork while we kill; sweep until nothing carries the marker
         pids = marked_pids(run_id)
         if not pids:
-            return
+            break
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.05)
+    remove_rundir(rundir)  # zmqrun cannot: it is gone
 
 
 class Guardian:
     """Fork the watcher before any node starts; `release()` at a normal end."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, rundir: str = ""):
         self.pid = 0
         self._w = -1
         if not os.path.isdir("/proc"):
@@ -67,7 +70,7 @@ class Guardian:
             try:
                 os.close(w)
                 os.setsid()  # out of the terminal's process group
-                _watch(r, run_id)
+                _watch(r, run_id, rundir)
             finally:
                 os._exit(0)
         os.close(r)

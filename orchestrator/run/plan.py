@@ -54,6 +54,7 @@ class Plan(NamedTuple):
     instances: tuple[Instance, ...]
     waves: tuple[tuple[str, ...], ...]  # node names, in start order; for display
     after: dict[str, tuple[tuple[str, str], ...]]  # node -> (node it waits for, condition)
+    rundir: str = ""  # the run's private directory (ipc sockets)
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -130,7 +131,7 @@ def make_plan(
                 bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count))
             instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env))
     after = start_after(topology)
-    return Plan(topology, run_id, tuple(instances), waves(topology, after), after)
+    return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir)
 
 
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, BinaryIO
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.plan import Plan, make_plan
 from orchestrator.run.ports import PortAllocator, listener_holders
+from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
-from orchestrator.topology.validate import SUN_PATH_MAX, load_topology
+from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
 
 if TYPE_CHECKING:
@@ -23,23 +24,10 @@ def new_run_id() -> str:
     return "zr-" + os.urandom(5).hex()
 
 
-def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
-    try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
-        os.rmdir(rundir)
-    except OSError:
-        pass
-
-
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
-    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
-    if len(os.fsencode(rundir)) + len("/999999") > SUN_PATH_MAX:
-        rundir = os.path.join("/tmp", f"zmqrun-{run_id}")  # a long TMPDIR leaves no room for ipc paths
-    os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
+    rundir = make_rundir(run_id)
     fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
     allocator = PortAllocator(*topology.port_range, reserved=fixed)
     try:

@@ -63,7 +63,7 @@ class Supervisor:
         old = {s: signal.signal(s, lambda *_: None) for s in watched}
         process.become_subreaper()
         self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-        guardian = Guardian(self.plan.run_id)
+        guardian = Guardian(self.plan.run_id, self.plan.rundir)
         self.baseline.add(guardian.pid)
         try:
             self._start_eligible()

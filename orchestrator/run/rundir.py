@@ -1,0 +1,28 @@
+"""The run's private directory (where its ipc sockets live): made before the plan, removed
+however the run ends: by zmqrun itself, or by its guardian when zmqrun was killed."""
+
+from __future__ import annotations
+
+import os
+
+from orchestrator.topology.validate import SUN_PATH_MAX
+
+
+def make_rundir(run_id: str) -> str:
+    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    if len(os.fsencode(rundir)) + len("/999999") > SUN_PATH_MAX:
+        rundir = os.path.join("/tmp", f"zmqrun-{run_id}")  # a long TMPDIR leaves no room for ipc paths
+    os.mkdir(rundir, 0o700)  # private: only this user's processes reach its sockets
+    return rundir
+
+
+def remove_rundir(rundir: str) -> None:
+    """The run directory holds only ipc socket files: no need for shutil here."""
+    if not rundir:
+        return
+    try:
+        for name in os.listdir(rundir):
+            os.unlink(os.path.join(rundir, name))
+        os.rmdir(rundir)
+    except OSError:
+        pass
