@@ -297,3 +297,20 @@ def test_check_leaves_no_run_directory(zmqrun, tmp_path):
     result = zmqrun.run("check", str(ROOT / "topologies" / "pipeline.yaml"), env={"TMPDIR": str(tmp)})
     assert result.returncode == 0
     assert list(tmp.iterdir()) == []
+
+
+def test_a_prompt_without_newline_is_shown_before_enter_and_only_once(zmqrun):
+    path = zmqrun.write("""\
+        nodes:
+          asker:
+            run: [python3, -c, "import sys, time; sys.stdout.write('your name> '); sys.stdout.flush(); time.sleep(600)"]
+            ready: started
+        """)
+    proc = zmqrun.start(str(path))
+    seen: list[str] = []
+    # ~150 ms after the node wrote it; the generous deadline is for a loaded 2-core machine.
+    wait_for(lambda: seen.append(proc.stdout.readline()) or "your name> " in seen[-1], timeout=20)
+    assert seen[-1].rstrip("\n").endswith("asker.1 | your name> ")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert ("".join(seen) + out).count("your name>") == 1

@@ -19,7 +19,7 @@ from orchestrator.run.ports import listening_ports
 from orchestrator.run.restart import decide
 from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code, describe_end
 from orchestrator.run.stopper import Stopper
-from orchestrator.view.printer import LineSplitter, Printer
+from orchestrator.view.printer import PARTIAL_AFTER, LineSplitter, Printer
 
 READ_CHUNK = 1 << 16
 
@@ -105,6 +105,8 @@ class Supervisor:
                 deadlines.append(p.started + p.inst.node.ready.timeout)
             if p.state == "backoff" and not self.stopping:
                 deadlines.append(p.backoff_until)
+            if p.splitter.waiting_since is not None:
+                deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
         if self.stopping:
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -197,7 +199,7 @@ class Supervisor:
     def _emit(self, p: Proc, lines: list[str]) -> None:
         if not lines:
             return
-        self.out.lines(p.label, lines)
+        self.out.lines(p.label, p.splitter.display(lines))
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
                 self._mark_ready(p, "its ready line appeared")
@@ -290,7 +292,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        p.splitter = LineSplitter()
+        p.splitter = LineSplitter(self.clock)
         self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
         if p.spawned.ready_fd is not None:
             self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
@@ -371,6 +373,10 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
+        for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
+            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
+                if text := p.splitter.partial():
+                    self.out.lines(p.label, [text])
         if self.stopping:
             self.stopper.tick(now)
         if self.observer and not self.stopping:

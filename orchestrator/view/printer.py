@@ -7,6 +7,7 @@ import codecs
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any, BinaryIO
 
 from orchestrator.view.text import one_line, sanitize
@@ -30,13 +31,21 @@ def _clean(data: bytes) -> bool:
     return data.isascii() and len(data.translate(None, _C0)) == len(data)
 
 
-class LineSplitter:
-    """Splits one stream's bytes into sanitised lines; bounded memory, UTF-8 errors replaced."""
+PARTIAL_AFTER = 0.15  # seconds a line without its newline (a prompt) waits before it is shown
 
-    def __init__(self) -> None:
+
+class LineSplitter:
+    """Splits one stream's bytes into sanitised lines; bounded memory, UTF-8 errors replaced.
+    A partial line that sits (a prompt such as `input("> ")`) can be shown early with
+    `partial()`; `display()` then drops what was shown from the completed line."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._pending_clean = True
+        self._clock = clock
+        self.shown = ""  # the start of the pending line, already shown by partial()
+        self.waiting_since: float | None = None  # since when unshown text waits for its newline
 
     def feed(self, data: bytes) -> list[str]:
         clean = _clean(data)
@@ -54,13 +63,36 @@ class LineSplitter:
             self._pending = self._pending[cut:]
         if lines and max(map(len, lines)) > MAX_LINE:
             lines = [p for line in lines for p in _pieces(line)]
+        if not self._pending:
+            self.waiting_since = None
+        elif self.waiting_since is None or lines:
+            self.waiting_since = self._clock()
         return lines
 
     def flush(self) -> list[str]:
         """The last line, even without a newline."""
         text = self._pending + self._decoder.decode(b"", final=True)
         self._pending = ""
+        self.waiting_since = None
         return _pieces(sanitize(text)) if text else []
+
+    def partial(self) -> str:
+        """The part of the pending line not shown yet (sanitised), now counted as shown."""
+        self.waiting_since = None
+        text = sanitize(self._pending)
+        new = text[len(self.shown):] if text.startswith(self.shown) else text
+        self.shown = text
+        return new
+
+    def display(self, lines: list[str]) -> list[str]:
+        """`lines` as they should be shown: the first without what partial() showed of it."""
+        if not self.shown or not lines:
+            return lines
+        shown, self.shown = self.shown, ""
+        if not lines[0].startswith(shown):
+            return lines
+        rest = lines[0][len(shown):]
+        return ([rest] if rest else []) + lines[1:]
 
 
 def _pieces(line: str) -> list[str]:
