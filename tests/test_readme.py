@@ -1,0 +1,108 @@
+"""Every code example in README.md runs here, and what the README promises about the package
+(its built-in nodes' --help, its licence, its extras) holds."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```$", README, re.S | re.M)
+
+
+def blocks(lang: str) -> list[str]:
+    return [body for kind, body in BLOCKS if kind == lang]
+
+
+def test_every_fenced_block_is_covered_here():
+    # A new kind of example needs a test below before it may appear in the README.
+    assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
+    assert len(blocks("")) == 1 and len(blocks("yaml")) == 2 and len(blocks("python")) == 1
+
+
+def test_the_opening_transcript_is_what_zmqrun_prints(zmqrun):
+    (transcript,) = blocks("")
+    command, *sample = transcript.splitlines()
+    assert command == "$ zmqrun topologies/pipeline.yaml"
+    result = zmqrun.run(str(ROOT / "topologies" / "pipeline.yaml"), timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout.splitlines()
+    for line in (x for x in sample if x != "..."):
+        pattern = re.sub(r"\d+", r"\\d+", re.escape(line))
+        assert any(re.fullmatch(pattern, o) for o in out), (line, result.stdout)
+
+
+def test_the_topology_example_runs_and_meets_its_expect_block(zmqrun):
+    example = next(b for b in blocks("yaml") if b.startswith("name: pipeline"))
+    path = zmqrun.write(example, name="readme-pipeline.yaml")
+    result = zmqrun.run("test", str(path), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("PASS pipeline")
+
+
+def test_the_helper_module_example_works_as_the_pipelines_worker(zmqrun):
+    (worker,) = blocks("python")
+    (zmqrun.tmp_path / "my_worker.py").write_text(worker)
+    example = next(b for b in blocks("yaml") if b.startswith("name: pipeline"))
+    assert "run: python -m orchestrator.nodes.worker\n" in example
+    mine = example.replace("run: python -m orchestrator.nodes.worker\n", "run: python my_worker.py\n    ready: helper\n")
+    path = zmqrun.write(mine, name="readme-helper.yaml")
+    result = zmqrun.run("test", "-v", str(path), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"results per worker: worker\.1: \d+, worker\.2: \d+", result.stdout)
+    assert "Traceback" not in result.stdout
+
+
+def test_the_schema_comment_example_points_an_editor_at_a_schema_zmqrun_writes(zmqrun):
+    (comment,) = (b for b in blocks("yaml") if b.startswith("# yaml-language-server"))
+    schema = zmqrun.run("schema")
+    (zmqrun.tmp_path / "zmqrun.schema.json").write_text(schema.stdout)
+    path = zmqrun.write(comment + "nodes:\n  a: {run: python3 -c pass}\n")
+    assert re.search(r"\$schema=\./zmqrun\.schema\.json", comment)
+    assert zmqrun.run("check", str(path)).returncode == 0
+
+
+def test_the_mermaid_example_is_what_graph_prints(zmqrun):
+    (mermaid,) = blocks("mermaid")
+    result = zmqrun.run("graph", "--format", "mermaid", str(ROOT / "topologies" / "pipeline.yaml"))
+    assert result.stdout == mermaid
+
+
+NODES = sorted(p.stem for p in (ROOT / "orchestrator" / "nodes").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_every_built_in_node_has_help(name):
+    result = subprocess.run([sys.executable, "-m", f"orchestrator.nodes.{name}", "--help"],
+                            capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:") and "Traceback" not in result.stderr
+    assert f"`{name}`" in README  # and the README lists it
+
+
+def test_licence_classifiers_typing_and_extras_agree():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"}
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert "License :: OSI Approved :: MIT License" in project["classifiers"]
+    assert (ROOT / "orchestrator" / "py.typed").exists()
+    extras = project["optional-dependencies"]
+    dev_tools = {re.split(r"[<>=]", d)[0] for d in extras["dev"]}
+    assert {"mypy", "ruff"} <= dev_tools
+    assert not dev_tools & {re.split(r"[<>=]", d)[0] for d in extras["test"]}
+    # The README's one-line test command installs both, since it runs mypy too.
+    (command,) = re.findall(r"^    (python3 -m venv \.venv && .*pytest.*)$", README, re.M)
+    assert "'.[test,dev]'" in command and "mypy orchestrator" in command
+
+
+def test_soak_is_executable_as_the_readme_shows_it():
+    soak = ROOT / "tests" / "soak.py"
+    assert "`tests/soak.py [ROUNDS]`" in README
+    assert soak.stat().st_mode & 0o111 and soak.read_text().startswith("#!/usr/bin/env python3\n")
+    result = subprocess.run([str(soak), "0"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("0 rounds"), result.stderr
