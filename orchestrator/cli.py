@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
     run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
     run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
+    run.add_argument("--strict", action="store_true",
+                     help="a node listening where the topology does not declare fails the run")  # fmt: skip
     test = sub.add_parser("test", help="CI smoke runs: run each topology against its expect block")
     test.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     test.add_argument("--junit", metavar="PATH", help="write JUnit XML here")

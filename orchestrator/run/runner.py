@@ -88,7 +88,7 @@ def run_file(args: argparse.Namespace) -> int:
     timeout = cli_duration(args.timeout, "--timeout")
     from orchestrator.run.state import Options
 
-    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
+    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from, strict=args.strict)
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)

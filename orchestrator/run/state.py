@@ -72,6 +72,7 @@ class Proc:
 class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
+    strict: bool = False  # a listener the topology did not declare fails the run
 
 
 class Outcome(NamedTuple):

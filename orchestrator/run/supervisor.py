@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.run import cleanup, process
+from orchestrator.run.audit import audit
 from orchestrator.run.guardian import Guardian
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
@@ -50,6 +51,8 @@ class Supervisor:
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.to_audit: list[Proc] = []  # ready since the last listener audit
+        self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -306,6 +309,7 @@ class Supervisor:
 
     def _mark_ready(self, p: Proc, why: str) -> None:
         p.state = "ready"
+        self.to_audit.append(p)
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self._start_eligible()
@@ -373,6 +377,8 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
+        if self.to_audit:
+            self._audit(self.to_audit)
         for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
             if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
                 if text := p.splitter.partial():
@@ -418,10 +424,31 @@ class Supervisor:
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
+    def _audit(self, procs: list[Proc]) -> None:
+        """Warn of (or with --strict, fail on) listeners the topology does not declare."""
+        self.to_audit = []
+        running = [(p.inst, p.spawned.pid) for p in procs if p.alive and p.spawned is not None]
+        for inst, (host, port) in audit(running):
+            if (inst.label, host, port) in self.audited:
+                continue
+            self.audited.add((inst.label, host, port))
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            message = f"{inst.label} listens on {where}, which the topology does not declare"
+            if self.options.strict:
+                self.out.note(f"error: {message} (--strict)", "bold red")
+                next(p for p in procs if p.inst is inst).failed = True
+                self.status = self.status if self.status is not None else 1
+                self._begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
+            else:
+                self.out.note(f"warning: {message}", "yellow")
+
     # ---- stopping -------------------------------------------------------------------------
 
     def _begin_stop(self, reason: str) -> None:
         if self.stopping:
+            return
+        self._audit([p for p in self.procs if p.state == "ready"])  # late listeners too, while alive
+        if self.stopping:  # --strict: the audit began the stop, with its own reason
             return
         self.stopping = reason
         self.out.note(f"stopping: {reason}")
