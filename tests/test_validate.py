@@ -98,8 +98,8 @@ def test_a_client_connection_on_the_port_is_not_a_holder():
 @pytest.mark.parametrize(
     "extra, expected",
     [
-        ("  sink:\n    run: y\n    sockets:\n      i: {type: PUSH, bind: true}\n"
-         "  b:\n    run: y\n    sockets:\n      o: {type: PULL, connect: snik.i}\n",
+        (("  sink:\n    run: y\n    sockets:\n      i: {type: PUSH, bind: true}\n"
+          "  b:\n    run: y\n    sockets:\n      o: {type: PULL, connect: snik.i}\n"),
          "connects to snik.i, but there is no node 'snik' (did you mean 'sink'?)"),
         ("  bee:\n    run: y\n    depends_on: [be]\n", "depends on 'be', but there is no such node (did you mean 'bee'?)"),
     ],

@@ -104,3 +104,21 @@ def describe_code(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit {code}"
+
+
+def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | None, stopping: str | None,
+                   leftovers: list[str]) -> Outcome:  # fmt: skip
+    """How the run ended: a signal beats a decided status, which beats failed nodes; a success
+    that left a port held becomes status 4."""
+    failed = [p.label for p in procs if p.failed]
+    if signal_status is not None:
+        code, reason = signal_status, stopping or "interrupted"
+    elif status is not None:
+        code, reason = status, stopping or ""
+    elif failed:
+        code, reason = 1, "failed: " + ", ".join(failed)
+    else:
+        code, reason = 0, stopping or "every node finished"
+    if leftovers and code == 0:
+        code = 4
+    return Outcome(code, reason, procs, leftovers)

@@ -4,7 +4,6 @@ handlers only write to a wakeup pipe."""
 
 from __future__ import annotations
 
-import os
 import re
 import selectors
 import signal
@@ -15,14 +14,15 @@ from typing import Any
 from orchestrator.run import cleanup, process
 from orchestrator.run.audit import audit
 from orchestrator.run.guardian import Guardian
+from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
+from orchestrator.run.readiness import condition_met, ports_ready, ready_what, waiting_notes
 from orchestrator.run.restart import decide
-from orchestrator.run.state import Observer, Options, Outcome, Proc, describe_code, describe_end
+from orchestrator.run.signals import SignalPipe
+from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code, describe_end
 from orchestrator.run.stopper import Stopper
-from orchestrator.view.printer import PARTIAL_AFTER, LineSplitter, Printer
-
-READ_CHUNK = 1 << 16
+from orchestrator.view.printer import PARTIAL_AFTER, Printer
 
 
 class Supervisor:
@@ -42,6 +42,7 @@ class Supervisor:
         for p in self.procs:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
         self.sel = selectors.DefaultSelector()
+        self.pipes = Pipes(self.sel, self._on_lines, clock)
         self.stopping: str | None = None
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
@@ -57,47 +58,38 @@ class Supervisor:
     # ---- the loop -------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
-        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
-        old = {s: signal.signal(s, lambda *_: None) for s in watched}
-        process.become_subreaper()
-        self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-        guardian = Guardian(self.plan.run_id, self.plan.rundir)
-        self.baseline.add(guardian.pid)
-        try:
-            self._start_eligible()
-            while not self._finished():
-                now = self.clock()
-                timeout = max(0.0, self._next_deadline(now) - now)
-                for key, _ in self.sel.select(timeout):
-                    kind, proc = key.data
-                    if kind == "wake":
-                        self._on_wake(key.fd)
-                    elif kind == "out":
-                        self._read(proc)
-                    elif kind == "ready":
-                        self._on_ready_pipe(proc)
-                    elif kind == "stdin":
-                        self._write_stdin(proc)
-                self._tick()
-            return self._finish()
-        except BaseException:
-            # Whatever went wrong in here, no node may outlive it.
-            self.stopper.force(self.clock())
-            cleanup.sweep(self.plan, self.out, keep=self.baseline)
-            raise
-        finally:
-            guardian.release()
-            for s, h in old.items():
-                signal.signal(s, h)
-            signal.set_wakeup_fd(old_wakeup)
-            self.sel.close()
-            os.close(wake_r)
-            os.close(wake_w)
+        with SignalPipe() as signals:
+            self.signals = signals
+            self.sel.register(signals.fd, selectors.EVENT_READ, ("wake", None))
+            process.become_subreaper()
+            self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
+            guardian = Guardian(self.plan.run_id, self.plan.rundir)
+            self.baseline.add(guardian.pid)
+            try:
+                self._start_eligible()
+                while not self._finished():
+                    now = self.clock()
+                    timeout = max(0.0, self._next_deadline(now) - now)
+                    for key, _ in self.sel.select(timeout):
+                        kind, proc = key.data
+                        if kind == "wake":
+                            self._on_wake()
+                        elif kind == "out":
+                            self.pipes.read(proc)
+                        elif kind == "ready":
+                            self._on_ready_pipe(proc)
+                        elif kind == "stdin":
+                            self.pipes.write_stdin(proc)
+                    self._tick()
+                return self._finish()
+            except BaseException:
+                # Whatever went wrong in here, no node may outlive it.
+                self.stopper.force(self.clock())
+                cleanup.sweep(self.plan, self.out, keep=self.baseline)
+                raise
+            finally:
+                guardian.release()
+                self.sel.close()
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
@@ -129,12 +121,8 @@ class Supervisor:
 
     # ---- events ---------------------------------------------------------------------------
 
-    def _on_wake(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 512)
-        except BlockingIOError:
-            return
-        for signum in data:
+    def _on_wake(self) -> None:
+        for signum in self.signals.read():
             if signum == signal.SIGCHLD:
                 self._poll_children()
             elif signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -148,60 +136,7 @@ class Supervisor:
                     self._begin_stop(f"received {name}{hint}")
         self._poll_children()
 
-    def _read(self, p: Proc) -> None:
-        assert p.spawned is not None
-        fd = p.spawned.out_fd
-        if fd < 0:  # closed while draining earlier in this same batch of events
-            return
-        for _ in range(8):  # bounded, so one flooding node cannot starve the others
-            try:
-                data = os.read(fd, READ_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._emit(p, p.splitter.flush())
-                self._close_out(p)
-                return
-            self._emit(p, p.splitter.feed(data))
-
-    def _release(self, p: Proc) -> None:
-        assert p.spawned is not None
-        if p.spawned.out_fd >= 0:
-            self._read(p)
-        if p.spawned.out_fd >= 0:
-            self._emit(p, p.splitter.flush())
-            self._close_out(p)
-        if p.spawned.stdin_fd is not None:
-            self._close_stdin(p)
-        if p.spawned.ready_fd is not None:
-            self._close_ready(p)
-
-    def _close_stdin(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.stdin_fd is not None and p.spawned.popen.stdin is not None
-        self.sel.unregister(p.spawned.stdin_fd)
-        p.spawned.stdin_fd = None
-        try:
-            p.spawned.popen.stdin.close()  # through the file object, like stdout below
-        except OSError:
-            pass
-
-    def _close_ready(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.ready_fd is not None
-        self.sel.unregister(p.spawned.ready_fd)
-        os.close(p.spawned.ready_fd)
-        p.spawned.ready_fd = None
-
-    def _close_out(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.popen.stdout is not None
-        self.sel.unregister(p.spawned.out_fd)
-        p.spawned.popen.stdout.close()  # through the file object: it must not close a reused fd later
-        p.spawned.out_fd = -1
-
-    def _emit(self, p: Proc, lines: list[str]) -> None:
-        if not lines:
-            return
+    def _on_lines(self, p: Proc, lines: list[str]) -> None:
         self.out.lines(p.label, p.splitter.display(lines))
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
@@ -211,28 +146,8 @@ class Supervisor:
                 self.observer.line(p.inst.node.name, line)
 
     def _on_ready_pipe(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.ready_fd is not None
-        try:
-            data = os.read(p.spawned.ready_fd, 64)
-        except BlockingIOError:
-            return
-        if p.state == "running" and data:
+        if self.pipes.read_ready(p):
             self._mark_ready(p, "the helper said so")
-        if not data or p.state != "running":
-            self._close_ready(p)
-
-    def _write_stdin(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.stdin_fd is not None
-        fd = p.spawned.stdin_fd
-        try:
-            n = os.write(fd, p.stdin_left)
-            p.stdin_left = p.stdin_left[n:]
-        except BlockingIOError:
-            return
-        except OSError:
-            p.stdin_left = b""
-        if not p.stdin_left:
-            self._close_stdin(p)  # EOF for the node
 
     def _poll_children(self) -> None:
         known = set()
@@ -248,19 +163,6 @@ class Supervisor:
 
     # ---- starting -------------------------------------------------------------------------
 
-    def _condition_met(self, dep: str, cond: str) -> bool | None:
-        """True when met, False when it never can be, None while undecided."""
-        procs = self.by_node[dep]
-        if cond == "process_started":
-            return True if all(p.spawned for p in procs) else (False if any(p.state in ("failed", "skipped") for p in procs) else None)
-        if cond == "process_completed_successfully":
-            if all(p.state == "exited" and p.code == 0 for p in procs):
-                return True
-            return False if any(p.state in ("failed", "skipped") for p in procs) else None
-        if all(p.state in ("ready",) or (p.state == "exited" and p.code == 0) for p in procs):
-            return True
-        return False if any(p.state in ("failed", "skipped") for p in procs) else None
-
     def _start_eligible(self) -> None:
         if self.stopping:
             return
@@ -268,7 +170,7 @@ class Supervisor:
             if p.state != "waiting":
                 continue
             waits = self.plan.after.get(p.inst.node.name, ())
-            met = [self._condition_met(d, c) for d, c in waits]
+            met = [condition_met(self.by_node[d], c) for d, c in waits]
             if any(m is False for m in met):
                 blocker = next(d for (d, _), m in zip(waits, met) if m is False)
                 p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
@@ -282,7 +184,7 @@ class Supervisor:
     def _spawn(self, p: Proc) -> None:
         node = p.inst.node
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
-            self._release(p)
+            self.pipes.release(p)
         try:
             p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
@@ -295,13 +197,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        p.splitter = LineSplitter(self.clock)
-        self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
-        if p.spawned.ready_fd is not None:
-            self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
-        if p.spawned.stdin_fd is not None and isinstance(node.stdin, tuple):
-            p.stdin_left = "".join(line + "\n" for line in node.stdin).encode()
-            self.sel.register(p.spawned.stdin_fd, selectors.EVENT_READ | selectors.EVENT_WRITE, ("stdin", p))
+        self.pipes.attach(p)
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
         if node.ready.when == "started":
@@ -319,7 +215,7 @@ class Supervisor:
     def _on_exit(self, p: Proc, code: int) -> None:
         p.code = code
         if p.spawned and p.spawned.out_fd >= 0:
-            self._read(p)  # drain what it wrote before the exit note
+            self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
         if self.observer and stopped:
@@ -359,19 +255,14 @@ class Supervisor:
     def _tick(self) -> None:
         now = self.clock()
         if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
-            listening = listening_ports()
-            for p in self.procs:
-                if p.state == "running" and p.inst.node.ready.when == "ports":
-                    if all(port in listening for port in p.inst.listen_ports) and all(
-                        os.path.exists(path) for path in p.inst.ipc_paths
-                    ):
-                        self._mark_ready(p, "ports listening" if p.inst.listen_ports or p.inst.ipc_paths else "")
+            for p, why in ports_ready(self.procs, listening_ports()):
+                self._mark_ready(p, why)
             self.poll_every = min(0.05, self.poll_every * 1.5)
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
                 self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
-                              f"(waiting for {self._ready_what(p)})", "bold red")  # fmt: skip
+                              f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
                 self.status = self.status if self.status is not None else 1
                 self._begin_stop(f"{p.label} never became ready")
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
@@ -380,9 +271,9 @@ class Supervisor:
         if self.to_audit:
             self._audit(self.to_audit)
         for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
-            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
-                if text := p.splitter.partial():
-                    self.out.lines(p.label, [text])
+            waited = now - p.splitter.waiting_since if p.splitter.waiting_since is not None else 0.0
+            if waited >= PARTIAL_AFTER and (text := p.splitter.partial()):
+                self.out.lines(p.label, [text])
         if self.stopping:
             self.stopper.tick(now)
         if self.observer and not self.stopping:
@@ -397,27 +288,9 @@ class Supervisor:
 
     def _progress(self, now: float) -> None:
         """Long waits say what they wait for: a slow start, or a stop sitting out its grace."""
-        waiting = [p for p in self.procs if p.state == "running" and now - p.started >= 2.0]
-        if waiting and not self.stopping:
-            what = "; ".join(f"{p.label} ({self._ready_what(p)}, {p.started + p.inst.node.ready.timeout - now:.0f}s left)"
-                             for p in waiting[:5])  # fmt: skip
-            more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
-            self.out.note(f"still waiting for readiness: {what}{more}")
-        lingering = [p for p in self.procs if p.alive and p.stop_at is not None and now - p.stop_at >= 1.0]
-        if lingering:
-            what = ", ".join(f"{p.label} (SIGKILL in {max(0.0, p.stop_at + p.inst.node.grace - now):.1f}s)"  # type: ignore[operator]
-                             for p in lingering[:5])  # fmt: skip
-            more = f" and {len(lingering) - 5} more" if len(lingering) > 5 else ""
-            self.out.note(f"waiting for {what}{more} to exit")
-        self.next_progress = now + (2.0 if waiting or lingering else 0.5)
-
-    def _ready_what(self, p: Proc) -> str:
-        r = p.inst.node.ready
-        if r.when == "log":
-            return f"a line matching {r.log!r}"
-        if r.when == "helper":
-            return "the node helper to report ready"
-        return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
+        notes, self.next_progress = waiting_notes(self.procs, now, bool(self.stopping))
+        for note in notes:
+            self.out.note(note)
 
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
@@ -469,18 +342,7 @@ class Supervisor:
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
             if p.spawned:
-                self._release(p)
-        failed = [p.label for p in self.procs if p.failed]
-        if self.signal_status is not None:
-            status, reason = self.signal_status, self.stopping or "interrupted"
-        elif self.status is not None:
-            status, reason = self.status, self.stopping or ""
-        elif failed:
-            status, reason = 1, "failed: " + ", ".join(failed)
-        else:
-            status, reason = 0, self.stopping or "every node finished"
-        if leftovers and status == 0:
-            status = 4
+                self.pipes.release(p)
         if self.view is not None:
             self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
-        return Outcome(status, reason, self.procs, leftovers)
+        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers)

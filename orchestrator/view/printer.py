@@ -80,7 +80,7 @@ class LineSplitter:
         """The part of the pending line not shown yet (sanitised), now counted as shown."""
         self.waiting_since = None
         text = sanitize(self._pending)
-        new = text[len(self.shown):] if text.startswith(self.shown) else text
+        new = text.removeprefix(self.shown)
         self.shown = text
         return new
 

@@ -1,0 +1,115 @@
+"""The pipes of each node process: its output relayed as whole lines, its ready pipe, the stdin
+lines the topology gives it. Registered in the supervisor's selector; never blocks."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from collections.abc import Callable
+
+from orchestrator.run.state import Proc
+from orchestrator.view.printer import LineSplitter
+
+READ_CHUNK = 1 << 16
+
+
+class Pipes:
+    def __init__(self, sel: selectors.BaseSelector, on_lines: Callable[[Proc, list[str]], None],
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self.sel = sel
+        self.on_lines = on_lines
+        self.clock = clock  # when a partial line (a prompt) started to wait
+
+    def attach(self, p: Proc) -> None:
+        """Register a freshly spawned incarnation's pipes."""
+        assert p.spawned is not None
+        p.splitter = LineSplitter(self.clock)
+        self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
+        if p.spawned.ready_fd is not None:
+            self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
+        stdin = p.inst.node.stdin
+        if p.spawned.stdin_fd is not None and isinstance(stdin, tuple):
+            p.stdin_left = "".join(line + "\n" for line in stdin).encode()
+            self.sel.register(p.spawned.stdin_fd, selectors.EVENT_READ | selectors.EVENT_WRITE, ("stdin", p))
+
+    def read(self, p: Proc) -> None:
+        assert p.spawned is not None
+        fd = p.spawned.out_fd
+        if fd < 0:  # closed while draining earlier in this same batch of events
+            return
+        for _ in range(8):  # bounded, so one flooding node cannot starve the others
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._emit(p, p.splitter.flush())
+                self._close_out(p)
+                return
+            self._emit(p, p.splitter.feed(data))
+
+    def release(self, p: Proc) -> None:
+        """Drain and close every pipe of this incarnation (it has exited, or is being replaced)."""
+        assert p.spawned is not None
+        if p.spawned.out_fd >= 0:
+            self.read(p)
+        if p.spawned.out_fd >= 0:
+            self._emit(p, p.splitter.flush())
+            self._close_out(p)
+        if p.spawned.stdin_fd is not None:
+            self._close_stdin(p)
+        if p.spawned.ready_fd is not None:
+            self.close_ready(p)
+
+    def read_ready(self, p: Proc) -> bool:
+        """True when the helper wrote to the ready pipe; the pipe is closed once it has done its job."""
+        assert p.spawned is not None and p.spawned.ready_fd is not None
+        try:
+            data = os.read(p.spawned.ready_fd, 64)
+        except BlockingIOError:
+            return False
+        said = bool(data) and p.state == "running"
+        if not data or p.state != "running":
+            self.close_ready(p)
+        return said
+
+    def write_stdin(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.stdin_fd is not None
+        fd = p.spawned.stdin_fd
+        try:
+            n = os.write(fd, p.stdin_left)
+            p.stdin_left = p.stdin_left[n:]
+        except BlockingIOError:
+            return
+        except OSError:
+            p.stdin_left = b""
+        if not p.stdin_left:
+            self._close_stdin(p)  # EOF for the node
+
+    def close_ready(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.ready_fd is not None
+        self.sel.unregister(p.spawned.ready_fd)
+        os.close(p.spawned.ready_fd)
+        p.spawned.ready_fd = None
+
+    def _emit(self, p: Proc, lines: list[str]) -> None:
+        if lines:
+            self.on_lines(p, lines)
+
+    def _close_stdin(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.stdin_fd is not None and p.spawned.popen.stdin is not None
+        self.sel.unregister(p.spawned.stdin_fd)
+        p.spawned.stdin_fd = None
+        try:
+            p.spawned.popen.stdin.close()  # through the file object, like stdout below
+        except OSError:
+            pass
+
+    def _close_out(self, p: Proc) -> None:
+        assert p.spawned is not None and p.spawned.popen.stdout is not None
+        self.sel.unregister(p.spawned.out_fd)
+        p.spawned.popen.stdout.close()  # through the file object: it must not close a reused fd later
+        p.spawned.out_fd = -1

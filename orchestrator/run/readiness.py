@@ -1,0 +1,63 @@
+"""Readiness and start conditions: pure questions about instance records, asked by the supervisor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from orchestrator.run.state import Proc
+
+
+def condition_met(procs: Sequence[Proc], cond: str) -> bool | None:
+    """Whether every instance of a dependency meets `cond`: True when met, False when it never
+    can be, None while undecided."""
+    if cond == "process_started":
+        met = all(p.spawned for p in procs)
+    elif cond == "process_completed_successfully":
+        met = all(p.state == "exited" and p.code == 0 for p in procs)
+    else:
+        met = all(p.state == "ready" or (p.state == "exited" and p.code == 0) for p in procs)
+    if met:
+        return True
+    return False if any(p.state in ("failed", "skipped") for p in procs) else None
+
+
+def ports_ready(procs: Sequence[Proc], listening: set[int]) -> list[tuple[Proc, str]]:
+    """The running instances with `ready: ports` whose every bound port listens and every bound
+    ipc path exists, each with the reason to print ("" for one that binds nothing)."""
+    found = []
+    for p in procs:
+        if p.state == "running" and p.inst.node.ready.when == "ports":
+            if all(port in listening for port in p.inst.listen_ports) and all(
+                os.path.exists(path) for path in p.inst.ipc_paths
+            ):
+                found.append((p, "ports listening" if p.inst.listen_ports or p.inst.ipc_paths else ""))
+    return found
+
+
+def ready_what(p: Proc) -> str:
+    """What an instance's readiness waits for, in words."""
+    r = p.inst.node.ready
+    if r.when == "log":
+        return f"a line matching {r.log!r}"
+    if r.when == "helper":
+        return "the node helper to report ready"
+    return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
+
+
+def waiting_notes(procs: Sequence[Proc], now: float, stopping: bool) -> tuple[list[str], float]:
+    """What long waits say (a slow start, a stop sitting out its grace), and when to say it next."""
+    notes = []
+    waiting = [p for p in procs if p.state == "running" and now - p.started >= 2.0]
+    if waiting and not stopping:
+        what = "; ".join(f"{p.label} ({ready_what(p)}, {p.started + p.inst.node.ready.timeout - now:.0f}s left)"
+                         for p in waiting[:5])  # fmt: skip
+        more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
+        notes.append(f"still waiting for readiness: {what}{more}")
+    lingering = [p for p in procs if p.alive and p.stop_at is not None and now - p.stop_at >= 1.0]
+    if lingering:
+        what = ", ".join(f"{p.label} (SIGKILL in {max(0.0, p.stop_at + p.inst.node.grace - now):.1f}s)"  # type: ignore[operator]
+                         for p in lingering[:5])  # fmt: skip
+        more = f" and {len(lingering) - 5} more" if len(lingering) > 5 else ""
+        notes.append(f"waiting for {what}{more} to exit")
+    return notes, now + (2.0 if waiting or lingering else 0.5)
