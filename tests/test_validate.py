@@ -102,6 +102,8 @@ def test_a_client_connection_on_the_port_is_not_a_holder():
           "  b:\n    run: y\n    sockets:\n      o: {type: PULL, connect: snik.i}\n"),
          "connects to snik.i, but there is no node 'snik' (did you mean 'sink'?)"),
         ("  bee:\n    run: y\n    depends_on: [be]\n", "depends on 'be', but there is no such node (did you mean 'bee'?)"),
+        ("  b:\n    run: y\n    sockets:\n      i: {type: PULL, connect: a.outt}\n",
+         "connects to a.outt, but a has no socket 'outt' (did you mean 'out'?) (it has: out)"),
     ],
 )  # fmt: skip
 def test_a_mistyped_node_name_gets_a_did_you_mean(extra, expected):

@@ -74,12 +74,13 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                 peer = topology.node(node_name)
                 if peer is None:
                     bad(spath + ("connect",), f"connects to {target}, but there is no node {node_name!r}"
-                        + _did_you_mean(node_name, topology))  # fmt: skip
+                        + _did_you_mean(node_name, {n.name for n in topology.nodes}))  # fmt: skip
                     continue
                 peer_sock = peer.socket(sock_name)
                 if peer_sock is None:
                     names = ", ".join(s.name for s in peer.sockets) or "none"
-                    bad(spath + ("connect",), f"connects to {target}, but {node_name} has no socket {sock_name!r} (it has: {names})")
+                    bad(spath + ("connect",), f"connects to {target}, but {node_name} has no socket {sock_name!r}"
+                        + _did_you_mean(sock_name, {s.name for s in peer.sockets}) + f" (it has: {names})")  # fmt: skip
                 elif not peer_sock.bind:
                     bad(spath + ("connect",), f"connects to {target}, which connects too; one side of an edge must bind")
                 elif not compatible(sock.type, peer_sock.type):
@@ -87,7 +88,7 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                         "libzmq would drop every message silently")  # fmt: skip
         for dep, _cond in node.depends_on:
             if topology.node(dep) is None:
-                bad(base + ("depends_on",), f"depends on {dep!r}, but there is no such node" + _did_you_mean(dep, topology))
+                bad(base + ("depends_on",), f"depends on {dep!r}, but there is no such node" + _did_you_mean(dep, {n.name for n in topology.nodes}))
             elif dep == node.name:
                 bad(base + ("depends_on",), "a node cannot depend on itself")
         _check_placeholders(node, bad)
@@ -128,10 +129,10 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
     return problems
 
 
-def _did_you_mean(name: str, topology: Topology) -> str:
+def _did_you_mean(name: str, names: set[str]) -> str:
     from orchestrator.topology.parse import closest
 
-    hint = closest(name, {n.name for n in topology.nodes})
+    hint = closest(name, names)
     return f" (did you mean {hint!r}?)" if hint else ""
 
 
