@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import socket
 import subprocess
@@ -135,6 +136,9 @@ def test_on_a_pty_there_is_colour_and_no_color_turns_all_of_it_off(tmp_path):
     for args in COMMANDS:
         plain = _on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path))
         assert "\x1b" not in plain, (args, plain[:300])
+    # The live status table must move the cursor, but it too draws without any style.
+    live = _on_a_pty(["--status", "--timeout", "20s", PIPELINE], {**env, "NO_COLOR": "1"}, str(tmp_path))
+    assert "sink.1" in live and not re.search(r"\x1b\[[0-9;]*m", live), live[:300]
     for args in (["check", "--no-color", PIPELINE], ["graph", "--no-color", PIPELINE], ["--no-color", "--timeout", "20s", PIPELINE]):
         plain = _on_a_pty(args, env, str(tmp_path))
         assert "pipeline" in plain or "sink" in plain
