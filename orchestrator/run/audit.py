@@ -1,5 +1,6 @@
 """Listener audit: the TCP addresses a node's processes listen on that its topology did not
-declare (a wildcard where loopback was declared, or a port nobody declared). Read from /proc;
+declare (a wildcard where loopback was declared, or a port nobody declared). Read from the
+kernel (sock_diag, else /proc);
 `undeclared` is a pure function of what was declared and what was found."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 
 from orchestrator.run import process
 from orchestrator.run.plan import Instance
+from orchestrator.run.ports import listeners_netlink
 
 Address = tuple[str, int]  # (host as the kernel reports it, port)
 
@@ -53,6 +55,9 @@ def _decode(hex_addr: str) -> Address:
 
 
 def _listening_by_inode() -> dict[int, Address]:
+    listeners = listeners_netlink()
+    if listeners is not None:
+        return {inode: (host, port) for host, port, inode in listeners}
     found: dict[int, Address] = {}
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

@@ -25,6 +25,9 @@ from orchestrator.run.stopper import Stopper
 from orchestrator.view.printer import PARTIAL_AFTER, Printer
 
 
+AUDIT_AGAIN = 1.0  # seconds after ready: the listener audit looks once more
+
+
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
@@ -52,7 +55,7 @@ class Supervisor:
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
-        self.to_audit: list[Proc] = []  # ready since the last listener audit
+        self.to_audit: list[tuple[float, Proc]] = []  # listener audits due: at ready, and AUDIT_AGAIN later
         self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
 
     # ---- the loop -------------------------------------------------------------------------
@@ -102,6 +105,8 @@ class Supervisor:
                 deadlines.append(p.backoff_until)
             if p.splitter.waiting_since is not None:
                 deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
+        if self.to_audit and not self.stopping:
+            deadlines.append(min(t for t, _ in self.to_audit))
         if self.stopping:
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -205,7 +210,8 @@ class Supervisor:
 
     def _mark_ready(self, p: Proc, why: str) -> None:
         p.state = "ready"
-        self.to_audit.append(p)
+        now = self.clock()
+        self.to_audit += [(now, p), (now + AUDIT_AGAIN, p)]  # again: a node ready by log or helper may bind late
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self._start_eligible()
@@ -268,8 +274,9 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
-        if self.to_audit:
-            self._audit(self.to_audit)
+        if self.to_audit and not self.stopping and min(t for t, _ in self.to_audit) <= now:
+            self._audit(list(dict.fromkeys(p for t, p in self.to_audit if t <= now)))
+            self.to_audit = [(t, p) for t, p in self.to_audit if t > now]
         for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
             waited = now - p.splitter.waiting_since if p.splitter.waiting_since is not None else 0.0
             if waited >= PARTIAL_AFTER and (text := p.splitter.partial()):
@@ -299,7 +306,6 @@ class Supervisor:
 
     def _audit(self, procs: list[Proc]) -> None:
         """Warn of (or with --strict, fail on) listeners the topology does not declare."""
-        self.to_audit = []
         running = [(p.inst, p.spawned.pid) for p in procs if p.alive and p.spawned is not None]
         for inst, (host, port) in audit(running):
             if (inst.label, host, port) in self.audited:
@@ -319,9 +325,6 @@ class Supervisor:
 
     def _begin_stop(self, reason: str) -> None:
         if self.stopping:
-            return
-        self._audit([p for p in self.procs if p.state == "ready"])  # late listeners too, while alive
-        if self.stopping:  # --strict: the audit began the stop, with its own reason
             return
         self.stopping = reason
         self.out.note(f"stopping: {reason}")
