@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -66,7 +67,20 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status", action="store_true", help="a live status table above the logs (terminals only)")
 
 
+def _std_streams() -> None:
+    """A closed stdout or stderr (`zmqrun ... >&-`) becomes /dev/null: output goes nowhere, and
+    nothing fails on it."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            to_devnull(fd)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w", closefd=False))  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _std_streams()
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in args_list if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):

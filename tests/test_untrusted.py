@@ -193,3 +193,21 @@ def test_time_wait_has_no_owner_and_holds_nothing(zmqrun):
     assert "no permission" not in result.stdout and "unknown process" not in result.stdout
     assert f"port {port}: free" in result.stdout
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("args", SUBCOMMANDS, ids=lambda a: " ".join(x.rsplit("/", 1)[-1] for x in a))
+def test_every_subcommand_with_its_stdout_closed_outright_prints_no_traceback(args, tmp_path):
+    proc = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "orchestrator", *args],
+                          capture_output=True, env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert proc.returncode in (0, 2), proc.stderr.decode()
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--log-dir", "/proc/no-such-dir", PIPELINE], {}, "--log-dir /proc/no-such-dir: No such file or directory"),
+    ([PIPELINE], {"TMPDIR": "/no-such-dir"}, "cannot make the run directory /no-such-dir/zmqrun-"),
+])  # fmt: skip
+def test_environment_problems_are_one_clear_line_not_a_traceback(zmqrun, args, env, message):
+    result = zmqrun.run(*args, env=env)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from orchestrator.errors import ZmqrunError
 from orchestrator.topology.validate import SUN_PATH_MAX
 
 
@@ -12,7 +13,10 @@ def make_rundir(run_id: str) -> str:
     rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
     if len(os.fsencode(rundir)) + len("/999999") > SUN_PATH_MAX:
         rundir = os.path.join("/tmp", f"zmqrun-{run_id}")  # a long TMPDIR leaves no room for ipc paths
-    os.mkdir(rundir, 0o700)  # private: only this user's processes reach its sockets
+    try:
+        os.mkdir(rundir, 0o700)  # private: only this user's processes reach its sockets
+    except OSError as exc:
+        raise ZmqrunError(f"cannot make the run directory {rundir}: {exc.strerror or exc} (check TMPDIR)") from None
     return rundir
 
 

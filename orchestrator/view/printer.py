@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, BinaryIO
 
+from orchestrator.errors import ZmqrunError
 from orchestrator.view.text import one_line, sanitize
 
 MAX_LINE = 8192  # characters; a longer line is split, so one node cannot exhaust memory
@@ -105,8 +106,9 @@ def to_devnull(fd: int) -> None:
     """Point `fd` at /dev/null: its reader went away (`zmqrun ... | head`), and neither our
     later writes nor the interpreter's own flush at exit should fail on it."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    if devnull != fd:  # with `fd` closed, the kernel may hand out that very number
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 def use_color(stream: IO[Any] | None = None, flag: bool | None = None) -> bool:
@@ -135,10 +137,14 @@ class Printer:
         self.timestamps = timestamps
         self.logs: dict[str, BinaryIO] = {}
         if log_dir:
-            os.makedirs(log_dir, exist_ok=True)
-            for label in [label for label, _ in labels] + ["zmqrun"]:
-                # Unbuffered: one write per chunk of lines, so `tail -f` sees them as they come.
-                self.logs[label] = open(os.path.join(log_dir, f"{label}.log"), "wb", buffering=0)  # noqa: SIM115
+            try:
+                os.makedirs(log_dir, exist_ok=True)
+                for label in [label for label, _ in labels] + ["zmqrun"]:
+                    # Unbuffered: one write per chunk of lines, so `tail -f` sees them as they come.
+                    self.logs[label] = open(os.path.join(log_dir, f"{label}.log"), "wb", buffering=0)  # noqa: SIM115
+            except OSError as exc:
+                self.close()
+                raise ZmqrunError(f"--log-dir {log_dir}: {exc.strerror or exc}; nothing was started") from None
         self.width = max([len(label) for label, _ in labels] + [len("zmqrun")])
         self._prefix: dict[str, str] = {}
         for label, index in labels:
