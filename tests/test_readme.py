@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -22,11 +25,11 @@ def blocks(lang: str) -> list[str]:
 def test_every_fenced_block_is_covered_here():
     # A new kind of example needs a test below before it may appear in the README.
     assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
-    assert len(blocks("")) == 1 and len(blocks("yaml")) == 2 and len(blocks("python")) == 1
+    assert len(blocks("")) == 2 and len(blocks("yaml")) == 3 and len(blocks("python")) == 1
 
 
 def test_the_opening_transcript_is_what_zmqrun_prints(zmqrun):
-    (transcript,) = blocks("")
+    transcript = blocks("")[0]
     command, *sample = transcript.splitlines()
     assert command == "$ zmqrun topologies/pipeline.yaml"
     result = zmqrun.run(str(ROOT / "topologies" / "pipeline.yaml"), timeout=90)
@@ -106,3 +109,28 @@ def test_soak_is_executable_as_the_readme_shows_it():
     assert soak.stat().st_mode & 0o111 and soak.read_text().startswith("#!/usr/bin/env python3\n")
     result = subprocess.run([str(soak), "0"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and result.stdout.startswith("0 rounds"), result.stderr
+
+
+def test_the_include_example_merges_the_included_nodes(zmqrun):
+    example = next(b for b in blocks("yaml") if b.startswith("include:"))
+    assert "  sink: ...\n" in example  # a fragment: give the elided node a body
+    (zmqrun.tmp_path / "parts").mkdir()
+    (zmqrun.tmp_path / "parts" / "monitoring.yaml").write_text("nodes:\n  monitor: {run: python3 -c pass}\n")
+    path = zmqrun.write(example.replace("  sink: ...\n", "  sink: {run: python3 -c pass}\n"))
+    result = zmqrun.run("check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "monitor.1" in result.stdout and "sink.1" in result.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_completion_lines_load_in_their_shell(shell, tmp_path):
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")  # CI installs all three
+    line = next(x for x in blocks("")[1].splitlines() if f"completion {shell}" in x).split("#")[0].strip()
+    check = {"bash": "complete -p zmqrun", "zsh": "print -r -- $_comps[zmqrun]", "fish": "complete -c zmqrun"}[shell]
+    if shell == "zsh":
+        line = "autoload -Uz compinit && compinit -u -D && " + line
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(tmp_path)}
+    result = subprocess.run([shell, "-c", f"{line}; {check}"], capture_output=True, text=True, timeout=60,
+                            env=env, cwd=tmp_path, check=False)  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip(), (result.stdout, result.stderr)

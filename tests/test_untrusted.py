@@ -211,3 +211,12 @@ def test_environment_problems_are_one_clear_line_not_a_traceback(zmqrun, args, e
     result = zmqrun.run(*args, env=env)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_prints_no_raw_control_and_still_means_the_same(zmqrun):
+    import yaml
+
+    result = zmqrun.run("config", evil_topology(zmqrun))
+    assert result.returncode == 0, result.stderr
+    assert_clean(result.stdout)
+    assert yaml.safe_load(result.stdout)["name"] == EVIL  # escaped, not dropped

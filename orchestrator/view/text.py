@@ -26,6 +26,11 @@ def sanitize(text: str) -> str:
     return _CONTROL.sub("", text) if _ANY_CONTROL.search(text) else text
 
 
+def has_control(text: str) -> bool:
+    """Whether `text` holds anything sanitize() would remove (besides tab and newline)."""
+    return _ANY_CONTROL.search(text.replace("\n", "").replace("\t", "")) is not None
+
+
 def one_line(text: str) -> str:
     """For a field shown on one line: control removed, and a line break shown as `\\n` rather
     than starting a line that would look like zmqrun's own."""
