@@ -89,3 +89,14 @@ def test_a_partial_line_shown_early_is_not_shown_twice():
     assert s.display(s.feed(b" line\n")) == ["next line"]
     assert s.feed(b"> ") == [] and s.partial() == "> "
     assert s.display(s.feed(b"\n")) == []  # the prompt's line ended with nothing more to show
+
+
+def test_a_line_still_arriving_is_not_sitting():
+    now = [0.0]
+    s = LineSplitter(clock=lambda: now[0])
+    s.feed(b"line 49")  # a line cut by the pipe's chunking, not a prompt
+    now[0] = 0.1
+    assert s.feed(b"9") == [] and s.waiting_since == 0.1  # quiet time counts from the last bytes
+    now[0] = 0.2
+    assert s.feed(b"9\nnext") == ["line 4999"] and s.waiting_since == 0.2
+    assert s.display(["line 4999"]) == ["line 4999"]  # nothing was shown early, nothing is cut

@@ -287,9 +287,11 @@ class Supervisor:
             self._audit(list(dict.fromkeys(p for t, p in self.to_audit if t <= now)))
             self.to_audit = [(t, p) for t, p in self.to_audit if t > now]
         for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
-            waited = now - p.splitter.waiting_since if p.splitter.waiting_since is not None else 0.0
-            if waited >= PARTIAL_AFTER and (text := p.splitter.partial()):
-                self.out.lines(p.label, [text])
+            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
+                self.pipes.read(p)  # first what the pipe holds: a line cut by chunking is no prompt
+                since = p.splitter.waiting_since
+                if since is not None and self.clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
+                    self.out.lines(p.label, [text])
         if self.stopping:
             self.stopper.tick(now)
         elif any(p.respawn for p in self.procs):

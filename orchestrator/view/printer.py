@@ -46,7 +46,7 @@ class LineSplitter:
         self._pending_clean = True
         self._clock = clock
         self.shown = ""  # the start of the pending line, already shown by partial()
-        self.waiting_since: float | None = None  # since when unshown text waits for its newline
+        self.waiting_since: float | None = None  # since the last bytes, while a line waits for its newline
 
     def feed(self, data: bytes) -> list[str]:
         clean = _clean(data)
@@ -64,10 +64,8 @@ class LineSplitter:
             self._pending = self._pending[cut:]
         if lines and max(map(len, lines)) > MAX_LINE:
             lines = [p for line in lines for p in _pieces(line)]
-        if not self._pending:
-            self.waiting_since = None
-        elif self.waiting_since is None or lines:
-            self.waiting_since = self._clock()
+        # A partial line counts as sitting only once its stream has been quiet for a while.
+        self.waiting_since = self._clock() if self._pending else None
         return lines
 
     def flush(self) -> list[str]:
