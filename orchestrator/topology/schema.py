@@ -11,6 +11,7 @@ from orchestrator.topology.parse import (
     CONDITIONS,
     DURATION_PATTERN,
     EXPECT_KEYS,
+    IMAGE,
     MAX_REPLICAS,
     NODE_KEYS,
     READY_KEYS,
@@ -29,6 +30,8 @@ DURATION: dict[str, Any] = {
 }
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
+IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
+             "description": "container image for `zmqrun export` (a node's own wins over the top-level default)"}
 NODE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SOCKET_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
 TARGET = r"^([A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_]*|tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$"
@@ -103,6 +106,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
+            "image": IMAGE_REF,
         },
         NODE_KEYS,
         anyOf=[{"required": ["run"], "not": {"required": ["device"]}},
@@ -131,6 +135,7 @@ def schema() -> dict[str, Any]:
                 "grace": DURATION,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
+                "image": IMAGE_REF,
             },
             TOP_KEYS,
             anyOf=[{"required": ["nodes"]}, {"required": ["include"]}],
