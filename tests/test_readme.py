@@ -25,7 +25,7 @@ def blocks(lang: str) -> list[str]:
 def test_every_fenced_block_is_covered_here():
     # A new kind of example needs a test below before it may appear in the README.
     assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
-    assert len(blocks("")) == 2 and len(blocks("yaml")) == 3 and len(blocks("python")) == 1
+    assert len(blocks("")) == 3 and len(blocks("yaml")) == 3 and len(blocks("python")) == 1
 
 
 def test_the_opening_transcript_is_what_zmqrun_prints(zmqrun):
@@ -134,3 +134,10 @@ def test_the_completion_lines_load_in_their_shell(shell, tmp_path):
     result = subprocess.run([shell, "-c", f"{line}; {check}"], capture_output=True, text=True, timeout=60,
                             env=env, cwd=tmp_path, check=False)  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip(), (result.stdout, result.stderr)
+
+
+def test_the_export_header_is_what_export_prints(zmqrun):
+    header = next(b for b in blocks("") if b.startswith("# Exported by"))
+    result = zmqrun.run("export", "kubernetes", str(ROOT / "topologies" / "pipeline.yaml"), "--image", "zmqrun:0.1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(header)
