@@ -220,3 +220,20 @@ def test_config_prints_no_raw_control_and_still_means_the_same(zmqrun):
     assert result.returncode == 0, result.stderr
     assert_clean(result.stdout)
     assert yaml.safe_load(result.stdout)["name"] == EVIL  # escaped, not dropped
+
+
+@pytest.mark.parametrize("engine", ["kubernetes", "compose"])
+def test_export_prints_no_raw_control_and_no_forged_yaml(zmqrun, engine):
+    import yaml
+
+    path = zmqrun.write(json.dumps({
+        "name": "x\nkind: Forged",
+        "description": EVIL,
+        "nodes": {"a": {"run": ["python3", "-c", "print(1)", EVIL], "sockets": {"s": {"type": "PULL", "bind": True}}}},
+    }))  # fmt: skip
+    result = zmqrun.run("export", engine, str(path), "--image", "zmqrun:0.1")
+    assert result.returncode == 0, result.stderr
+    assert_clean(result.stdout)
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert not any(str(d.get("kind", "")).startswith("Forged") for d in docs)  # no document forged by the name
+    assert EVIL in json.dumps(docs, ensure_ascii=False) or json.dumps(EVIL)[1:-1] in json.dumps(docs)
