@@ -43,7 +43,6 @@ def test_included_nodes_join_and_keep_their_folder(tmp_path: Path) -> None:
             cwd: sub
             run: python help.py
     """)  # fmt: skip
-    (tmp_path / "parts" / "sub").mkdir()  # a cwd must exist (checked before anything starts)
     topology = load_topology(str(main))
     assert [n.name for n in topology.nodes] == ["sink", "worker", "helper"]
     plan, rundir = plan_for(topology)

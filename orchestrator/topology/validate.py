@@ -35,7 +35,8 @@ def peers(topology: Topology, node: Node, sock: Socket) -> list[tuple[Node, Sock
 
 
 def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Holder]] | None = None) -> list[Problem]:
-    """Every cross-reference problem; `holder_of` also reports fixed ports taken on this machine."""
+    """Every cross-reference problem; with `holder_of`, also what this machine must offer for a run
+    here: fixed ports not taken (`holder_of` names who holds one), `cwd` directories that exist."""
     problems: list[Problem] = []
 
     def bad(path: Path_, message: str) -> None:
@@ -49,7 +50,8 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         base: Path_ = ("nodes", node.name)
         if node.stdin == "inherit" and node.replicas > 1:
             bad(base + ("stdin",), "stdin: inherit needs replicas: 1")
-        if node.cwd is not None and not os.path.isdir(cwd := os.path.normpath(os.path.join(topology.base_dir, node.cwd))):
+        # Like held ports, a missing cwd matters on this machine only (an export's cwd is in its image).
+        if holder_of is not None and node.cwd is not None and not os.path.isdir(cwd := os.path.normpath(os.path.join(topology.base_dir, node.cwd))):
             bad(base + ("cwd",), f"directory {cwd} does not exist" if not os.path.exists(cwd) else f"{cwd} is not a directory")
         for sock in node.sockets:
             spath = base + ("sockets", sock.name)
