@@ -212,6 +212,11 @@ def _check(args: argparse.Namespace) -> int:
             print_plan(plan, color=False if args.no_color else None)
         finally:
             remove_rundir(rundir)
+        if plan.keys is not None:
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                print(f"zmqrun: {one_line(warning)}", file=sys.stderr)
     return status
 
 

@@ -1,5 +1,6 @@
 """A small process that outlives zmqrun by a moment: if zmqrun dies without saying goodbye on the
-lifeline pipe (SIGKILL, a crash), it kills every process that carries this run's marker."""
+lifeline pipe (SIGKILL, a crash), it kills every process that carries this run's marker and
+removes the run's private directory (key files, ipc sockets)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def _watch(read_fd: int, run_id: str, rundir: str) -> None:
             except OSError:
                 pass
         time.sleep(0.05)
-    remove_rundir(rundir)  # zmqrun cannot: it is gone
+    if os.path.basename(rundir).startswith("zmqrun-"):  # its keys and ipc sockets must not outlive the run
+        remove_rundir(rundir)  # zmqrun cannot: it is gone
 
 
 class Guardian:

@@ -12,6 +12,8 @@ import sys
 from typing import NamedTuple
 
 from orchestrator.run.ports import PortAllocator
+from orchestrator.security.keys import Keyring
+from orchestrator.security.policy import socket_security
 from orchestrator.topology.model import Node, Socket, Topology, send_rank
 from orchestrator.topology.validate import PLACEHOLDER, SUN_PATH_MAX, peers
 
@@ -25,6 +27,8 @@ class Binding(NamedTuple):
     endpoints: tuple[str, ...]
     ports: tuple[int, ...]
     peers: int = 0  # connecting instances for a binder (by reference), endpoints for a connector
+    security: str = "none"  # or "curve"
+    keys: tuple[str, ...] = ()  # CURVE public keys: of every client for a binder, one per endpoint for a connector
 
 
 class Instance(NamedTuple):
@@ -44,6 +48,10 @@ class Instance(NamedTuple):
         return tuple(p for b in self.sockets if b.bind for p in b.ports)
 
     @property
+    def secured(self) -> bool:
+        return any(b.security == "curve" for b in self.sockets)
+
+    @property
     def ipc_paths(self) -> tuple[str, ...]:
         return tuple(e[len("ipc://"):] for b in self.sockets if b.bind for e in b.endpoints if e.startswith("ipc://"))
 
@@ -54,7 +62,8 @@ class Plan(NamedTuple):
     instances: tuple[Instance, ...]
     waves: tuple[tuple[str, ...], ...]  # node names, in start order; for display
     after: dict[str, tuple[tuple[str, str], ...]]  # node -> (node it waits for, condition)
-    rundir: str = ""  # the run's private directory (ipc sockets)
+    rundir: str = ""  # the run's private directory (ipc sockets, key files)
+    keys: Keyring | None = None  # this run's CURVE key pairs, when any edge uses CURVE
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -92,12 +101,16 @@ def make_plan(
     rundir: str,
     python: str = sys.executable,
     base_env: dict[str, str] | None = None,
+    keys: Keyring | None = None,
 ) -> Plan:
     base_env = dict(os.environ if base_env is None else base_env)
     # Nodes see zmqrun's own Python first on PATH, so `python -m ...` finds pyzmq and the helper.
     base_env["PATH"] = os.pathsep.join([os.path.dirname(python), base_env.get("PATH", os.defpath)])
     for key in [k for k in base_env if k.startswith("ZMQRUN_")]:
         del base_env[key]
+    security = {(n.name, s.name): socket_security(topology, n, s) for n in topology.nodes for s in n.sockets}
+    if keys is None and "curve" in security.values():
+        keys = Keyring(os.path.join(rundir, "keys"))
     # Bound endpoints first, so that connectors can be resolved in one pass.
     bound: dict[tuple[str, str], list[str]] = {}
     for node in topology.nodes:
@@ -108,6 +121,17 @@ def make_plan(
                     endpoint = _bind_endpoint(sock, port, rundir, node.name, replica, sum(map(len, bound.values())))
                     bound.setdefault((node.name, sock.name), []).append(endpoint)
     incoming = connecting(topology)
+    clients: dict[tuple[str, str], list[str]] = {}  # binding socket -> labels of instances connecting to it
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for peer, peer_sock in peers(topology, node, sock):
+                labels = (f"{node.name}.{r}" for r in range(1, node.replicas + 1))
+                clients.setdefault((peer.name, peer_sock.name), []).extend(labels)
+
+    def public(label: str) -> str:
+        assert keys is not None
+        return keys.public(label)
+
     instances = []
     for node in topology.nodes:
         for replica in range(1, node.replicas + 1):
@@ -123,10 +147,19 @@ def make_plan(
                     )
                 ports = tuple(p for e in eps if (p := _port_of(e)) is not None)
                 count = incoming.get((node.name, sock.name), 0) if sock.bind else len(eps)
-                bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count))
-            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env))
+                mechanism = security[(node.name, sock.name)]
+                curve_keys: tuple[str, ...] = ()
+                if mechanism == "curve" and sock.bind:
+                    curve_keys = tuple(public(c) for c in dict.fromkeys(clients.get((node.name, sock.name), [])))
+                elif mechanism == "curve":  # references only (policy refuses literal endpoints), in endpoint order
+                    curve_keys = tuple(public(f"{t.split('.', 1)[0]}.{r}") for t in sock.connect
+                                       for r in range(1, len(bound[tuple(t.split(".", 1))]) + 1))  # type: ignore[index]
+                bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count, mechanism, curve_keys))
+            label = f"{node.name}.{replica}"
+            pair = (public(label), keys.secret_file(label)) if keys and any(b.security == "curve" for b in bindings) else None
+            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env, pair))
     after = start_after(topology)
-    return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir)
+    return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir, keys)
 
 
 def connecting(topology: Topology) -> dict[tuple[str, str], int]:
@@ -141,7 +174,7 @@ def connecting(topology: Topology) -> dict[tuple[str, str], int]:
 
 
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
-              run_id: str, python: str, base_env: dict[str, str]) -> Instance:  # fmt: skip
+              run_id: str, python: str, base_env: dict[str, str], curve: tuple[str, str] | None = None) -> Instance:  # fmt: skip
     values: dict[str, list[str]] = {
         "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
         "run_id": [run_id], "python": [python], "topology": [topology.name],
@@ -155,14 +188,17 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
         ZMQRUN_NODE=node.name,
         ZMQRUN_REPLICA=str(replica),
         ZMQRUN_REPLICAS=str(node.replicas),
-        ZMQRUN_SOCKETS=json.dumps(
-            {b.name: {"type": b.type, "bind": b.bind, "endpoints": list(b.endpoints), "peers": b.peers}
-             for b in bindings},
-            separators=(",", ":"),
-        ),
+        ZMQRUN_SOCKETS=json.dumps({b.name: _spec(b) for b in bindings}, separators=(",", ":")),
     )
+    if curve is not None:  # its own public key, and where its secret key is: never the secret itself
+        env["ZMQRUN_CURVE_PUBLICKEY"], env["ZMQRUN_CURVE_SECRETKEY_FILE"] = curve
     for b in bindings:
         key = f"ZMQRUN_SOCKET_{b.name.upper()}"
+        if b.security == "curve":
+            env[f"{key}_SECURITY"] = "curve"
+            env[f"{key}_CLIENTKEYS" if b.bind else f"{key}_SERVERKEYS"] = " ".join(b.keys)
+            if not b.bind:
+                env[f"{key}_SERVERKEY"] = b.keys[0] if b.keys else ""
         env[f"{key}_TYPE"] = b.type
         env[f"{key}_MODE"] = "bind" if b.bind else "connect"
         env[f"{key}_ENDPOINTS"] = " ".join(b.endpoints)
@@ -182,6 +218,13 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
         argv = tuple(w for word in node.run for w in render(word, values))
     cwd = os.path.normpath(os.path.join(topology.base_dir, node.cwd)) if node.cwd else topology.base_dir
     return Instance(node, replica, argv, tuple(sorted(env.items())), cwd, bindings)
+
+
+def _spec(b: Binding) -> dict[str, object]:
+    spec: dict[str, object] = {"type": b.type, "bind": b.bind, "endpoints": list(b.endpoints), "peers": b.peers}
+    if b.security == "curve":
+        spec.update({"security": "curve", "clientkeys" if b.bind else "serverkeys": list(b.keys)})
+    return spec
 
 
 def render(word: str, values: dict[str, list[str]]) -> list[str]:

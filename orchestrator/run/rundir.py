@@ -21,12 +21,21 @@ def make_rundir(run_id: str) -> str:
 
 
 def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
+    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
     if not rundir:
         return
+    for top, dirs, files in os.walk(rundir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:
+                pass
     try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
         os.rmdir(rundir)
     except OSError:
         pass

@@ -43,7 +43,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from orchestrator.run.expect import Expectations
     from orchestrator.run.supervisor import Supervisor
-    from orchestrator.view.report import print_outcome
+    from orchestrator.view.report import print_outcome, security_summary
 
     plan, rundir = plan_for(topology)
     try:
@@ -60,6 +60,12 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         n = len(plan.instances)
         printer.note(f"run {plan.run_id}: {topology.name}, {n} process{'' if n == 1 else 'es'}")
+        if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                printer.note(warning, "bold yellow")
+            printer.note(security_summary(plan))
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch).run()
             print_outcome(outcome, printer)

@@ -41,6 +41,7 @@ class Proc:
         "started",
         "state",
         "stdin_left",
+        "status_buf",
         "stop_at",
     )  # fmt: skip
 
@@ -59,6 +60,7 @@ class Proc:
         self.ended = ""
         self.failed = False
         self.stdin_left = b""
+        self.status_buf = b""  # a partial line from the helper's pipe
         self.ready_rx: re.Pattern[str] | None = None
         self.respawn = False  # stopped on purpose, to be started again at once (--watch)
 

@@ -22,6 +22,7 @@ from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code, describe_end
 from orchestrator.run.stopper import Stopper
+from orchestrator.security import handshake, store
 from orchestrator.view.printer import PARTIAL_AFTER, Printer
 
 AUDIT_AGAIN = 1.0  # seconds after ready: the listener audit looks once more
@@ -71,6 +72,8 @@ class Supervisor:
             guardian = Guardian(self.plan.run_id, self.plan.rundir)
             self.baseline.add(guardian.pid)
             try:
+                if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
+                    store.write(self.plan.keys)
                 self._start_eligible()
                 while not self._finished():
                     now = self.clock()
@@ -146,7 +149,10 @@ class Supervisor:
         self._poll_children()
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
-        self.out.lines(p.label, p.splitter.display(lines))
+        shown = p.splitter.display(lines)
+        if self.plan.keys is not None:  # before any output or the expect block sees them
+            lines, shown = self.plan.keys.redact(p.label, lines), self.plan.keys.redact(p.label, shown)
+        self.out.lines(p.label, shown)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
                 self._mark_ready(p, "its ready line appeared")
@@ -155,8 +161,13 @@ class Supervisor:
                 self.observer.line(p.inst.node.name, line)
 
     def _on_ready_pipe(self, p: Proc) -> None:
-        if self.pipes.read_ready(p):
-            self._mark_ready(p, "the helper said so")
+        """The helper's lines: `ready`, and reports of refused handshakes (untrusted: checked)."""
+        for line in self.pipes.read_ready(p):
+            if line == "ready":
+                if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self._mark_ready(p, "the helper said so")
+            elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
+                self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _poll_children(self) -> None:
         known = set()
@@ -195,7 +206,7 @@ class Supervisor:
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
             self.pipes.release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             why = f"{exc.strerror or exc}"
@@ -291,7 +302,8 @@ class Supervisor:
                 self.pipes.read(p)  # first what the pipe holds: a line cut by chunking is no prompt
                 since = p.splitter.waiting_since
                 if since is not None and self.clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
-                    self.out.lines(p.label, [text])
+                    shown = self.plan.keys.redact(p.label, [text]) if self.plan.keys is not None else [text]
+                    self.out.lines(p.label, shown)
         if self.stopping:
             self.stopper.tick(now)
         elif any(p.respawn for p in self.procs):

@@ -109,6 +109,10 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
             for cap in pair:
                 if cap.node not in node_names:
                     bad(("expect", "equal", i, cap.node), f"no node named {cap.node!r}")
+    from orchestrator.security.policy import problems as security_problems
+
+    for path, message in security_problems(topology):
+        bad(path, message)
     cycle = find_cycle({n.name: [d for d, _ in n.depends_on if topology.node(d)] for n in topology.nodes})
     if cycle:
         bad(("nodes", cycle[0], "depends_on"), "depends_on cycle: " + " -> ".join(cycle + [cycle[0]]))
