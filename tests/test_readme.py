@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```$", README, re.DOTALL | re.MULTILINE)
+INDENTED = [textwrap.dedent(body) for body in re.findall(r"^  ```python\n(.*?)^  ```$", README, re.DOTALL | re.MULTILINE)]
 
 
 def blocks(lang: str) -> list[str]:
@@ -25,7 +27,8 @@ def blocks(lang: str) -> list[str]:
 def test_every_fenced_block_is_covered_here():
     # A new kind of example needs a test below before it may appear in the README.
     assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
-    assert len(blocks("")) == 3 and len(blocks("yaml")) == 3 and len(blocks("python")) == 1
+    assert len(blocks("")) == 3 and len(blocks("yaml")) == 4 and len(blocks("python")) == 1
+    assert len(INDENTED) == 1 and len(re.findall(r"^ +```", README, re.MULTILINE)) == 2  # one indented block
 
 
 def test_the_opening_transcript_is_what_zmqrun_prints(zmqrun):
@@ -141,3 +144,42 @@ def test_the_export_header_is_what_export_prints(zmqrun):
     result = zmqrun.run("export", "kubernetes", str(ROOT / "topologies" / "pipeline.yaml"), "--image", "zmqrun:0.1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(header)
+
+
+def test_the_security_example_is_a_valid_curve_topology(zmqrun):
+    import zmq
+
+    if not zmq.has("curve"):
+        pytest.skip("this libzmq has no CURVE")
+    example = next(b for b in blocks("yaml") if b.startswith("security: curve"))
+    result = zmqrun.run("check", str(zmqrun.write(example)))
+    assert result.returncode == 0, result.stderr
+    assert "security: CURVE" in result.stdout
+
+
+def test_the_three_lines_without_the_helper_make_a_curve_client(zmqrun):
+    import zmq
+
+    if not zmq.has("curve"):
+        pytest.skip("this libzmq has no CURVE")
+    (snippet,) = INDENTED
+    (zmqrun.tmp_path / "raw.py").write_text(
+        "import os\nimport zmq\n\nctx = zmq.Context()\nsock = ctx.socket(zmq.PUSH)\n" + snippet
+        + 'sock.connect(os.environ["ZMQRUN_SOCKET_TASKS_ENDPOINT"])\n'
+        + 'for i in range(3):\n    sock.send_string(f"raw.1 {i}")\nsock.close(linger=5000)\nctx.term()\n'
+    )
+    path = zmqrun.write("""\
+        security: curve
+        nodes:
+          sink:
+            run: python -m orchestrator.nodes.sink --expect 3 --no-start
+            exit_on_end: true
+            sockets: {results: {type: PULL, bind: true}}
+          raw:
+            run: python raw.py
+            sockets: {tasks: {type: PUSH, connect: sink.results}}
+        expect: {timeout: 30s, exit: {sink: 0}}
+        """)
+    result = zmqrun.run("test", "-v", str(path), timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "results per worker: raw.1: 3" in result.stdout
