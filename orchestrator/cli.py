@@ -193,7 +193,7 @@ def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from orchestrator.run.ports import listener_holders
+    from orchestrator.run.ports import port_users
     from orchestrator.run.rundir import remove_rundir
     from orchestrator.run.runner import plan_for
     from orchestrator.topology.validate import load_topology
@@ -202,7 +202,7 @@ def _check(args: argparse.Namespace) -> int:
     status = ExitStatus.OK
     for file in args.files:
         try:
-            topology = load_topology(file, holder_of=listener_holders, env_files=args.env_file)
+            topology = load_topology(file, holder_of=port_users, env_files=args.env_file)
         except TopologyError as exc:
             _report_problems(exc)
             status = ExitStatus.INVALID
@@ -217,6 +217,9 @@ def _check(args: argparse.Namespace) -> int:
 
             for warning in warnings(topology):
                 print(f"zmqrun: {one_line(warning)}", file=sys.stderr)
+    from orchestrator.run.cgroup import probe
+
+    print(f"containment on this machine: {probe()[1]}")
     return status
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Soak: run every shipped topology through `zmqrun test` for N rounds, then check that no
-process of any run and no listener on the shipped fixed port is left. Usage:
+process of any run, no listener on the shipped fixed port and no run cgroup is left. Usage:
 
     tests/soak.py [ROUNDS]     (default 20)
 
@@ -41,6 +41,16 @@ def leftovers(run_ids: set[str]) -> list[str]:
     return found
 
 
+def leftover_cgroups(run_ids: set[str]) -> list[str]:
+    """Cgroup directories of our runs that are still there (each run removes its own)."""
+    from orchestrator.run.cgroup import probe
+
+    parent, _ = probe()
+    if parent is None:
+        return []
+    return [d for d in (os.path.join(parent, f"zmqrun-{r}") for r in sorted(run_ids)) if os.path.exists(d)]
+
+
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     passed = failed = 0
@@ -69,7 +79,10 @@ def main() -> int:
     print(f"{rounds} rounds in {time.monotonic() - start:.0f}s: {passed} passed, {failed} failed; "
           f"{len(ports_seen)} distinct ports used, still listening: {held or 'none'}; "
           f"{len(run_ids)} runs, leftover processes: {len(leftovers(run_ids))}")  # fmt: skip
-    return 0 if failed == 0 and not held and not leftovers(run_ids) else 1
+    cgroups = leftover_cgroups(run_ids)
+    if cgroups:
+        print(f"leftover cgroups: {cgroups}")
+    return 0 if failed == 0 and not held and not leftovers(run_ids) and not cgroups else 1
 
 
 if __name__ == "__main__":

@@ -164,10 +164,11 @@ def test_a_reader_that_goes_away_does_not_abort_the_teardown(zmqrun):
     zmqrun.procs.append(zmq_run)  # cleaned up by PID if anything below fails
     head = zmq_run.stdout.readline()
     zmq_run.stdout.close()  # like `| head -1`
-    # The first line names the run; zmqrun's first child may be its guardian, not yet the node,
-    # so wait for a process that carries the run's marker: then there is a node to tear down.
-    run_id = re.search(rb"run (zr-[0-9a-f]+):", head).group(1).decode()
-    wait_for(lambda: run_marker_pids(run_id), timeout=10)
+    assert head
+    def marker() -> str | None:  # the guardian is a child too, without the marker: wait for the node
+        return next((r for c in psutil.Process(zmq_run.pid).children() if (r := c.environ().get("ZMQRUN_RUN_ID"))), None)
+
+    run_id = wait_for(marker, timeout=10)
     zmq_run.send_signal(signal.SIGINT)
     assert zmq_run.wait(timeout=20) == 130
     assert run_marker_pids(run_id) == []

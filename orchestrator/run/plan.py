@@ -64,6 +64,7 @@ class Plan(NamedTuple):
     after: dict[str, tuple[tuple[str, str], ...]]  # node -> (node it waits for, condition)
     rundir: str = ""  # the run's private directory (ipc sockets, key files)
     keys: Keyring | None = None  # this run's CURVE key pairs, when any edge uses CURVE
+    conflicts: tuple[str, ...] = ()  # start-order rules that contradicted, and which one won
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -157,9 +158,9 @@ def make_plan(
                 bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count, mechanism, curve_keys))
             label = f"{node.name}.{replica}"
             pair = (public(label), keys.secret_file(label)) if keys and any(b.security == "curve" for b in bindings) else None
-            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env, pair))
-    after = start_after(topology)
-    return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir, keys)
+            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env, pair, rundir))
+    after, conflicts = start_order(topology)
+    return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir, keys, conflicts)
 
 
 def connecting(topology: Topology) -> dict[tuple[str, str], int]:
@@ -174,7 +175,8 @@ def connecting(topology: Topology) -> dict[tuple[str, str], int]:
 
 
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
-              run_id: str, python: str, base_env: dict[str, str], curve: tuple[str, str] | None = None) -> Instance:  # fmt: skip
+              run_id: str, python: str, base_env: dict[str, str], curve: tuple[str, str] | None = None,
+              rundir: str = "") -> Instance:  # fmt: skip
     values: dict[str, list[str]] = {
         "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
         "run_id": [run_id], "python": [python], "topology": [topology.name],
@@ -190,6 +192,8 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
         ZMQRUN_REPLICAS=str(node.replicas),
         ZMQRUN_SOCKETS=json.dumps({b.name: _spec(b) for b in bindings}, separators=(",", ":")),
     )
+    if rundir:  # where the run's lock says whether it is alive (run/runs.py); none in an export
+        env["ZMQRUN_RUN_DIR"] = rundir
     if curve is not None:  # its own public key, and where its secret key is: never the secret itself
         env["ZMQRUN_CURVE_PUBLICKEY"], env["ZMQRUN_CURVE_SECRETKEY_FILE"] = curve
     for b in bindings:
@@ -246,40 +250,63 @@ def render_word(word: str, values: dict[str, list[str]], quote: bool = False) ->
 
 
 def start_after(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
+    """For each node, the nodes it waits for (see `start_order`)."""
+    return start_order(topology)[0]
+
+
+def start_order(topology: Topology) -> tuple[dict[str, tuple[tuple[str, str], ...]], tuple[str, ...]]:
     """For each node, the nodes it waits for: its depends_on, and along each socket edge the
     peer that receives first (the sink before workers before the ventilator), so no first
-    message is lost to a slow joiner or pushed to one worker. Cycles of such data edges
-    (request/reply loops) are broken deterministically; depends_on cycles were refused already."""
+    message is lost to a slow joiner or pushed to one worker. Where these rules contradict each
+    other (a cycle of data edges, such as a node that is REQ toward a peer and SUB toward it),
+    the node waiting on the fewest others starts first, earliest in the file first; each rule
+    so overruled is returned in words, with the rule that won and how to pin the order.
+    depends_on cycles were refused already."""
     hard = {n.name: list(n.depends_on) for n in topology.nodes}
-    soft: dict[str, set[str]] = {n.name: set() for n in topology.nodes}
+    soft: dict[str, dict[str, str]] = {n.name: {} for n in topology.nodes}  # node -> peer it waits for -> why
     for node in topology.nodes:
         for sock in node.sockets:
             for peer, peer_sock in peers(topology, node, sock):
                 if peer.name == node.name:
                     continue
                 mine, theirs = send_rank(sock.type), send_rank(peer_sock.type)
+                me, them = f"{node.name}.{sock.name} ({sock.type})", f"{peer.name}.{peer_sock.name} ({peer_sock.type})"
                 # Tie (PAIR, DEALER-DEALER...): the binder goes first.
                 if mine >= theirs:
-                    soft[node.name].add(peer.name)
+                    why = f"{them} binds first" if mine == theirs else f"{them} receives before {me} sends"
+                    soft[node.name].setdefault(peer.name, why)
                 else:
-                    soft[peer.name].add(node.name)
+                    soft[peer.name].setdefault(node.name, f"{me} receives before {them} sends")
+    for name, deps in hard.items():  # a depends_on pins the pair: a data rule against it is dropped
+        for dep, _ in deps:
+            soft.get(dep, {}).pop(name, None)
     order = {n.name: i for i, n in enumerate(topology.nodes)}
     placed: set[str] = set()
     result: dict[str, tuple[tuple[str, str], ...]] = {}
+    conflicts: list[str] = []
     remaining = [n.name for n in topology.nodes]
     while remaining:
-        ready = [n for n in remaining if all(d in placed for d, _ in hard[n]) and soft[n] <= placed]
+        ready = [n for n in remaining if all(d in placed for d, _ in hard[n]) and set(soft[n]) <= placed]
         if not ready:  # a data cycle: start the node that waits on the fewest others, earliest first
             candidates = [n for n in remaining if all(d in placed for d, _ in hard[n])] or remaining
-            ready = [min(candidates, key=lambda n: (len(soft[n] - placed), order[n]))]
+            first = min(candidates, key=lambda n: (len(set(soft[n]) - placed), order[n]))
+            ready = [first]
+            for lost in sorted(set(soft[first]) - placed, key=order.__getitem__):
+                won = soft[lost].get(first)
+                rule = f"the rule that won: {lost} waits for {first}, as {won}" if won else "the rules form a cycle"
+                conflicts.append(
+                    f"start-order conflict between {first} and {lost}: {first} starts first although "
+                    f"{soft[first][lost]} ({rule}); to pin the order, add `depends_on: [{first}]` to "
+                    f"{lost} or `depends_on: [{lost}]` to {first}"
+                )
         for n in ready:
             waits = dict(hard[n])
-            for s in sorted(soft[n] & placed, key=order.__getitem__):
+            for s in sorted(set(soft[n]) & placed, key=order.__getitem__):
                 waits.setdefault(s, "process_ready")
             result[n] = tuple(waits.items())
         placed.update(ready)
         remaining = [n for n in remaining if n not in placed]
-    return result
+    return result, tuple(conflicts)
 
 
 def waves(topology: Topology, after: dict[str, tuple[tuple[str, str], ...]]) -> tuple[tuple[str, ...], ...]:

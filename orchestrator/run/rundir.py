@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 
 from orchestrator.errors import ZmqrunError
+from orchestrator.run import runs
 from orchestrator.topology.validate import SUN_PATH_MAX
 
 
 def make_rundir(run_id: str) -> str:
-    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    rundir = runs.rundir_of(run_id)  # where `zmqrun free` and other runs look for live runs
     if len(os.fsencode(rundir)) + len("/999999") > SUN_PATH_MAX:
-        rundir = os.path.join("/tmp", f"zmqrun-{run_id}")  # a long TMPDIR leaves no room for ipc paths
+        rundir = runs.rundir_of(run_id, "/tmp")  # a long TMPDIR leaves no room for ipc paths
     try:
         os.mkdir(rundir, 0o700)  # private: only this user's processes reach its sockets
     except OSError as exc:

@@ -8,8 +8,9 @@ import sys
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
+from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
-from orchestrator.run.ports import PortAllocator, listener_holders
+from orchestrator.run.ports import PortAllocator, port_users
 from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
@@ -24,12 +25,15 @@ def new_run_id() -> str:
     return "zr-" + os.urandom(5).hex()
 
 
+def fixed_ports(topology: Topology) -> tuple[int, ...]:
+    return tuple(s.port for n in topology.nodes for s in n.sockets if s.port is not None)
+
+
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
     rundir = make_rundir(run_id)
-    fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
-    allocator = PortAllocator(*topology.port_range, reserved=fixed)
+    allocator = PortAllocator(*topology.port_range, reserved=fixed_ports(topology))
     try:
         return make_plan(topology, run_id, allocator, rundir), rundir
     except BaseException:
@@ -46,7 +50,13 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     from orchestrator.view.report import print_outcome, security_summary
 
     plan, rundir = plan_for(topology)
+    claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology))  # this run is alive until released
     try:
+        contested = claim.contested()  # a run started at the same moment, before either bound its ports
+        if contested:
+            raise TopologyError([Problem(topology.file, 0, "", f"fixed port {port} is claimed by the live {other.describe()}, "
+                                         "started just before this one; nothing was started")
+                                 for port, other in contested])  # fmt: skip
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
             from orchestrator.view.status import LivePrinter
@@ -60,6 +70,8 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         n = len(plan.instances)
         printer.note(f"run {plan.run_id}: {topology.name}, {n} process{'' if n == 1 else 'es'}")
+        for conflict in plan.conflicts:
+            printer.note(conflict, "yellow")
         if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
             from orchestrator.security.policy import warnings
 
@@ -74,6 +86,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
         return outcome, observer
     finally:
         remove_rundir(rundir)
+        claim.release()
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
@@ -88,7 +101,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=listener_holders, env_files=args.env_file)
+    topology = load_topology(args.file, holder_of=port_users, env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")

@@ -13,14 +13,24 @@ from typing import Any
 
 from orchestrator.run import cleanup, process
 from orchestrator.run.audit import audit
-from orchestrator.run.guardian import Guardian
+from orchestrator.run.containment import Containment
+from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import condition_met, ports_ready, ready_what, waiting_notes
+from orchestrator.run.readiness import may_start, ports_ready, proc_deadlines, ready_what, waiting_notes
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
-from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code, describe_end
+from orchestrator.run.state import (
+    Observer,
+    Options,
+    Outcome,
+    Proc,
+    all_done,
+    decide_outcome,
+    describe_code,
+    describe_end,
+)
 from orchestrator.run.stopper import Stopper
 from orchestrator.security import handshake, store
 from orchestrator.view.printer import PARTIAL_AFTER, Printer
@@ -50,6 +60,7 @@ class Supervisor:
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
+        self.decided = False  # the observer gave its verdict during the run
         self.poll_every = 0.005
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
@@ -69,13 +80,13 @@ class Supervisor:
                 self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-            guardian = Guardian(self.plan.run_id, self.plan.rundir)
-            self.baseline.add(guardian.pid)
+            self.contained = Containment(self.plan.run_id, self.plan.rundir)
+            self.baseline.add(self.contained.pid)
             try:
                 if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
                     store.write(self.plan.keys)
                 self._start_eligible()
-                while not self._finished():
+                while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
                     for key, _ in self.sel.select(timeout):
@@ -98,18 +109,13 @@ class Supervisor:
                 cleanup.sweep(self.plan, self.out, keep=self.baseline)
                 raise
             finally:
-                guardian.release()
+                self.contained.close()
                 self.sel.close()
 
     def _next_deadline(self, now: float) -> float:
-        deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
+        deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
+        deadlines += proc_deadlines(self.procs, now, self.poll_every, bool(self.stopping))
         for p in self.procs:
-            if p.state == "running" and p.inst.node.ready.when == "ports":
-                deadlines.append(now + self.poll_every)
-            if p.state == "running":
-                deadlines.append(p.started + p.inst.node.ready.timeout)
-            if p.state == "backoff" and not self.stopping:
-                deadlines.append(p.backoff_until)
             if p.splitter.waiting_since is not None:
                 deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
         if self.to_audit and not self.stopping:
@@ -121,15 +127,6 @@ class Supervisor:
         if self.view is not None:
             deadlines.append(self.next_view)
         return min(deadlines)
-
-    def _finished(self) -> bool:
-        if any(p.alive for p in self.procs):
-            return False
-        if self.stopping:
-            return True
-        if any(p.state in ("waiting", "backoff") for p in self.procs):
-            return False
-        return True
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -189,14 +186,15 @@ class Supervisor:
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            waits = self.plan.after.get(p.inst.node.name, ())
-            met = [condition_met(self.by_node[d], c) for d, c in waits]
-            if any(m is False for m in met):
-                blocker = next(d for (d, _), m in zip(waits, met) if m is False)
-                p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
-                self.out.note(f"{p.label} will not start: {blocker} failed before it was ready", "red")
-                continue
-            if all(m is True for m in met):
+            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node)
+            if isinstance(go, str):
+                why = go
+                p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
+                self.out.note(f"{p.label} cannot start: {why}", "bold red")
+                self.status = self.status if self.status is not None else 1
+                self._begin_stop(f"{p.label} cannot start: {why}")
+                return
+            if go is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
             self._begin_stop("a node failed (--abort-on-failure)")
@@ -217,14 +215,16 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        p.was_ready = False
         self.pipes.attach(p)
+        self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
         if node.ready.when == "started":
             self._mark_ready(p, "")
 
     def _mark_ready(self, p: Proc, why: str) -> None:
-        p.state = "ready"
+        p.state, p.was_ready = "ready", True
         now = self.clock()
         self.to_audit += [(now, p), (now + AUDIT_AGAIN, p)]  # again: a node ready by log or helper may bind late
         if why:
@@ -247,27 +247,20 @@ class Supervisor:
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
-            p.state, p.ended = "exited", f"stopped ({describe_end(code, p.sent, now - p.stop_at)})"  # type: ignore[operator]
+            p.state, p.ended = "exited", stopped_words(p, code, now)
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
-            p.state, p.backoff_until = "backoff", now + decision.delay
+            p.state, p.backoff_until, p.was_ready = "backoff", now + decision.delay, False
             self.out.note(f"{p.label} exited ({describe_end(code, [], 0.0)}); restarting in {decision.delay:.1f}s", "yellow")
             return
         if self.observer:  # only a final exit counts; one followed by a restart does not
             self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
-        p.state = "exited"
-        p.failed = code != 0
-        p.ended = describe_end(code, [], 0.0) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
-        if decision.gave_up:
-            p.failed = True
+        record_final(p, code, decision)
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
-        name = p.inst.node.name
-        if self.options.exit_code_from == name and self.status is None:
-            self.status = code if code >= 0 else 128 - code
-            self._begin_stop(f"{name} exited (--exit-code-from)")
-        elif p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in self.by_node[name]):
-            self._begin_stop(f"{name} ended (exit_on_end)")
+        if (end := ends_run(p, code, self.options, self.by_node[p.inst.node.name], self.status is not None)) is not None:
+            self.status = end[0] if end[0] is not None else self.status
+            self._begin_stop(end[1])
         if p.failed:
             self._after_failure(p)
         self._start_eligible()
@@ -280,6 +273,7 @@ class Supervisor:
 
     def _tick(self) -> None:
         now = self.clock()
+        self.contained.track(now, self.baseline)
         if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
@@ -326,6 +320,7 @@ class Supervisor:
 
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
+        self.decided = True
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
@@ -388,14 +383,12 @@ class Supervisor:
     # ---- the end --------------------------------------------------------------------------
 
     def _finish(self) -> Outcome:
-        if self.observer and self.status is None:
-            verdict = self.observer.verdict(self.clock(), finished=True)
-            if verdict is not None:
-                self._decide(verdict)
+        # Whatever ended the run, every expectation not met is still named (state.decide_outcome).
+        late = self.observer.verdict(self.clock(), finished=True) if self.observer and not self.decided else None
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
             if p.spawned:
                 self.pipes.release(p)
         if self.view is not None:
             self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
-        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers)
+        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers, late)

@@ -122,13 +122,15 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         bad(("ports",), f"range {lo}-{hi} overlaps the kernel's ephemeral range {elo}-{ehi}")
     if holder_of is not None:
         for port, where in sorted(fixed.items()):
-            held = [h for h in holder_of(port) if h.status == "LISTEN"]
+            held = [h for h in holder_of(port) if h.status == "LISTEN" or h.live is not None]
             if held:
                 node_name, _, sock_name = where.partition(".")
                 h = held[0]
                 hint = ""
                 if h.environ_run and h.orphan:
                     hint = f" (a leftover of crashed zmqrun run {h.environ_run}; `zmqrun free {port}` stops it)"
+                elif h.live is not None:
+                    hint = f" (live {h.live.describe()}; stop it first: Ctrl-C in its terminal, or `kill -INT {h.live.pid}`)"
                 elif h.environ_run:
                     hint = f" (zmqrun run {h.environ_run}, still running)"
                 bad(("nodes", node_name, "sockets", sock_name, "bind"),

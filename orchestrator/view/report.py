@@ -50,6 +50,8 @@ def print_plan(plan: Plan, color: bool | None = None, file: TextIO | None = None
     waits = [f"{n} after {', '.join(d for d, _ in deps)}" for n, deps in plan.after.items() if deps]
     if waits:
         console.print(text("waits: " + "; ".join(waits)))
+    for conflict in plan.conflicts:
+        console.print(text(conflict, "yellow"))
     console.print(text(f"ports: {', '.join(map(str, plan.ports)) or 'none'} (automatic ones are tentative)"))
     if plan.keys is not None:
         console.print(text(security_summary(plan, "made anew when the run starts")))
