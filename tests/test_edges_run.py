@@ -72,7 +72,8 @@ KINDS = {
     "no-subscriber": ("loud.1 is busy", "no subscriber is connected to its PUB socket 'out'", "dropped", "absent.1"),
     "prefix": ("deaf.1 is connected to feed.1's PUB 'out', which is sending to fan.1", "prefix matches nothing"),
     "slow-joiner": ("vent.1's PUSH 'out' sent", "to early.1 (late.1 got almost nothing)", "wait_for_peers"),
-    "undeclared-listener": ("stray.1 listens on tcp://127.0.0.1:", "does not declare"),
+    # The supervisor's listener audit (run/audit.py) reports this one, in the diagnosis stream too.
+    "undeclared-listener": ("stray.1 listens on 127.0.0.1:", "does not declare"),
 }
 
 

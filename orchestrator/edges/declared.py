@@ -35,12 +35,6 @@ class Edge(NamedTuple):
         return f"{self.connecter}'s {self.connecter_socket} ({self.connecter_type}) -> {far} at {self.endpoint}"
 
 
-def place(endpoint: str) -> str:
-    """What makes two endpoints the same listener: the tcp port, or the ipc path."""
-    scheme, _, rest = endpoint.partition("://")
-    return f"tcp:{rest.rsplit(':', 1)[-1]}" if scheme == "tcp" else f"{scheme}:{rest}"
-
-
 def declared_edges(plan: Plan) -> tuple[Edge, ...]:
     binders = {}
     for inst in plan.instances:

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from orchestrator.edges.declared import Edge, place
+from orchestrator.edges.declared import Edge
 from orchestrator.edges.track import EdgeState
 
 NOT_CONNECTED_AFTER = 5.0  # seconds after both ends started before a missing connection is named
@@ -23,7 +23,7 @@ PUBLISHERS, SUBSCRIBERS = ("PUB", "XPUB"), ("SUB", "XSUB")
 
 class Finding(NamedTuple):
     key: tuple[str, ...]  # what it is about: reported once per key
-    kind: str  # not-connected, no-subscriber, prefix-matches-nothing, slow-joiner, undeclared-listener
+    kind: str  # not-connected, no-subscriber, prefix-matches-nothing, slow-joiner
     message: str
 
 
@@ -33,15 +33,13 @@ class Snapshot(NamedTuple):
     states: tuple[EdgeState | None, ...]  # one per edge; None until first sampled
     started: dict[str, float]  # instance label -> when it started; running instances only
     busy: dict[str, float] = {}  # label -> share of one CPU lately, where measured
-    listening: tuple[tuple[str, str], ...] = ()  # (label, endpoint) the kernel shows listening
-    declared: dict[str, tuple[str, ...]] = {}  # label -> the endpoints it declares binding
     interval: float = 1.0  # seconds between samples: a window must hold at least two
 
 
 def diagnose(s: Snapshot) -> list[Finding]:
-    if not s.listening and all(_settled(st, s) for st in s.states):
+    if all(_settled(st, s) for st in s.states):
         return []  # every edge up and no byte moving: the common case, which has nothing to find
-    return [*_not_connected(s), *_no_subscriber(s), *_prefix(s), *_slow_joiner(s), *_undeclared(s)]
+    return [*_not_connected(s), *_no_subscriber(s), *_prefix(s), *_slow_joiner(s)]
 
 
 def _settled(st: EdgeState | None, s: Snapshot) -> bool:
@@ -153,11 +151,3 @@ def _slow_joiner(s: Snapshot) -> Iterator[Finding]:
                       f"{label}'s {kind} {sock!r} sent {top / total:.0%} of its first {total} bytes to {peer} "
                       f"({others} got almost nothing): a slow joiner; start the PULL side first (depends_on) "
                       f"or wait for every peer before sending (node.wait_for_peers({sock!r}))")  # fmt: skip
-
-
-def _undeclared(s: Snapshot) -> Iterator[Finding]:
-    for label, endpoint in s.listening:
-        if place(endpoint) in {place(e) for e in s.declared.get(label, ())}:
-            continue
-        yield Finding(("undeclared-listener", label, place(endpoint)), "undeclared-listener",
-                      f"{label} listens on {endpoint}, which the topology does not declare for it")  # fmt: skip

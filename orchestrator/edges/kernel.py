@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Collection
-
-from orchestrator.edges.declared import Edge, place
+from orchestrator.edges.declared import Edge
 from orchestrator.edges.track import Observation
 from orchestrator.run import sockdiag
-from orchestrator.run.sockdiag import ESTABLISHED, LISTEN
+from orchestrator.run.sockdiag import ESTABLISHED
 
 
 def descendants(pid: int) -> list[int]:
@@ -66,13 +64,11 @@ class KernelView:
 
     SETTLE, REWALK = 10.0, 5.0
 
-    def __init__(self, edges: tuple[Edge, ...], declared: Collection[str] = ()):
+    def __init__(self, edges: tuple[Edge, ...]):
         self.edges = edges
-        self.declared = {place(e) for e in declared}  # every endpoint the run binds: expected listeners
         self.v6 = any(e.endpoint.startswith("tcp://[") for e in edges)
         self.owner: dict[int, str] = {}  # socket inode -> instance label
         self.foreign: set[int] = set()  # inodes of interest owned by no node of ours
-        self.listeners_seen: set[int] = set()  # listening inodes already attributed (or nobody's)
         self.tcp: dict[int, sockdiag.TcpSocket] = {}  # edge index -> the connecter's socket
         self.unix: dict[int, tuple[sockdiag.UnixSocket, int]] = {}  # edge index -> (accepted socket, connecter's inode)
         self.pids: dict[str, int] = {}
@@ -85,10 +81,9 @@ class KernelView:
         """Learn whose sockets these processes hold (reading /proc costs: only the few asked)."""
         self.owner.update({inode: label for label, pid in pids.items() for p in descendants(pid) for inode in socket_inodes(p)})
 
-    def sample(self, pids: dict[str, int], audit: Collection[str] = (), now: float = 0.0,
-               eager: bool = False) -> tuple[list[Observation], list[tuple[str, str]]]:  # fmt: skip
-        """One observation per edge, and (label, endpoint) of what the instances in `audit`
-        listen on. `eager` walks the tables now if an edge is down (someone waits for it)."""
+    def sample(self, pids: dict[str, int], now: float = 0.0, eager: bool = False) -> list[Observation]:
+        """One observation per edge. `eager` walks the tables now if an edge is down (someone
+        waits for it)."""
         if pids != self.pids:
             self.pids, self.changed = dict(pids), now
         observed: list[Observation | None] = [None] * len(self.edges)
@@ -108,7 +103,7 @@ class KernelView:
         if down and (eager or now >= self.next_walk or now - self.changed < self.SETTLE):
             self.next_walk = now + self.REWALK
             self._walk(down, pids, observed)
-        return [ob or Observation(False) for ob in observed], self._listening(pids, audit) if audit else []
+        return [ob or Observation(False) for ob in observed]
 
     def _walk(self, down: list[int], pids: dict[str, int], observed: list[Observation | None]) -> None:
         """Find the connections of the edges in `down` in the kernel's tables."""
@@ -134,19 +129,3 @@ class KernelView:
             elif e.path and (u := by_peer.get((e.connecter, e.path))) is not None:
                 self.unix[i] = (u, u.peer)
                 observed[i] = Observation(True, u.peer)
-
-    def _listening(self, pids: dict[str, int], audit: Collection[str]) -> list[tuple[str, str]]:
-        """(label, endpoint) of every listening socket of the instances in `audit`. Only a
-        listener never seen before sends zmqrun to /proc to learn whose it is."""
-        tcp = [s for fam in (socket.AF_INET, socket.AF_INET6) for s in sockdiag.tcp_sockets(fam, 1 << LISTEN)]
-        tcp = [s for s in tcp if f"tcp:{s.sport}" not in self.declared]
-        unix = [s for s in sockdiag.unix_sockets(1 << LISTEN) if s.name and f"ipc:{s.name}" not in self.declared]
-        inodes = {s.inode for s in tcp} | {s.inode for s in unix}
-        unknown = inodes - self.owner.keys() - self.listeners_seen
-        if unknown:  # a listener nobody declared, never seen before: is it one of these nodes'?
-            self._rescan({label: pids[label] for label in audit if label in pids})
-        self.listeners_seen = (self.listeners_seen | unknown) & inodes
-        found = [(self.owner[s.inode], _endpoint(s)) for s in tcp if self.owner.get(s.inode) in audit]
-        found += [(self.owner[s.inode], "ipc://" + s.name.replace("\0", "@", 1))
-                  for s in unix if self.owner.get(s.inode) in audit]  # fmt: skip
-        return found

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 INTERVAL = 3.0  # seconds between samples by default (--edge-interval); see BENCHMARKS.md for the cost
 READY_POLL = 0.05  # while a node waits for `ready: connected`
-AUDIT_AFTER = (1.0, 5.0, 15.0)  # seconds after a start at which its listeners are checked
-AUDIT_GATHER = 3.0  # a check also takes the nodes due within this many seconds
 
 
 def _publisher(e: Edge) -> str | None:
@@ -48,10 +46,9 @@ class EdgeWatch:
     """Owns the edge states of one run; the supervisor calls tick() and reads connected()."""
 
     def __init__(self, plan: Plan, report: Callable[[Finding], None], interval: float = INTERVAL,
-                 kernel: Callable[..., tuple[list[Observation], list[tuple[str, str]]]] | None = None):  # fmt: skip
+                 kernel: Callable[..., list[Observation]] | None = None):  # fmt: skip
         self.edges: tuple[Edge, ...] = declared_edges(plan)
-        self.declared = {i.label: tuple(e for b in i.sockets if b.bind for e in b.endpoints) for i in plan.instances}
-        self.sample = kernel or KernelView(self.edges, [e for eps in self.declared.values() for e in eps]).sample
+        self.sample = kernel or KernelView(self.edges).sample
         self.report = report
         self.interval = interval
         self.states: list[EdgeState | None] = [None] * len(self.edges)
@@ -59,7 +56,6 @@ class EdgeWatch:
         self.deadline = 0.0
         self.last = 0.0  # when the last sample was taken
         self.publishers = [_publisher(e) for e in self.edges]
-        self.audits: dict[int, list[float]] = {}  # pid -> when to look at its listeners
         self.cpu: dict[int, tuple[float, int]] = {}  # pid -> (when, CPU ns) at the last look
 
     def connected(self, label: str) -> bool:
@@ -75,17 +71,8 @@ class EdgeWatch:
         live = [p for p in procs if p.alive and p.stop_at is None and p.spawned is not None]
         pids = {p.label: p.spawned.pid for p in live}  # type: ignore[union-attr]
         started = {p.label: p.started for p in live}
-        schedules = [(p.label, self.audits.setdefault(p.spawned.pid, [p.started + t for t in AUDIT_AFTER])) for p in live]  # type: ignore[union-attr]
-        audit = []
-        if any(times and now >= times[0] for _, times in schedules):
-            # One look serves every node due soon: nodes started one after another cost one look, not one each.
-            for label, times in schedules:
-                if times and now + AUDIT_GATHER >= times[0]:
-                    audit.append(label)
-                    while times and now + AUDIT_GATHER >= times[0]:
-                        times.pop(0)
         try:
-            observed, listening = self.sample(pids, audit, now, waiting)
+            observed = self.sample(pids, now, waiting)
         except OSError as exc:  # no sock_diag here (a locked-down container): say so once, stop asking
             self.deadline = float("inf")
             self.report(Finding(("unavailable",), "unavailable", f"edges are not watched: the kernel refused sock_diag ({exc})"))
@@ -93,7 +80,7 @@ class EdgeWatch:
         self.states = [advance(st, ob, now, self.last) for st, ob in zip(self.states, observed, strict=True)]
         self.last = now
         busy = self._busy(pids, started, now)
-        snapshot = Snapshot(now, self.edges, tuple(self.states), started, busy, tuple(listening), self.declared, self.interval)
+        snapshot = Snapshot(now, self.edges, tuple(self.states), started, busy, self.interval)
         for finding in diagnose(snapshot):
             if finding.key not in self.reported:
                 self.reported.add(finding.key)

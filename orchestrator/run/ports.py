@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from orchestrator.run import runs
 from orchestrator.run.runs import RunInfo
+from orchestrator.view.text import one_line
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
@@ -25,18 +26,38 @@ class Holder(NamedTuple):
     orphan: bool = False  # its run is over (the run's lock is free): a leftover of a crashed run
     live: RunInfo | None = None  # the live run it belongs to, if any
 
+    @property
+    def ownerless(self) -> bool:
+        """TIME_WAIT is a closed connection the kernel remembers: no process owns it, and it
+        keeps no listener from binding (SO_REUSEADDR), so it holds nothing."""
+        return self.status == "TIME_WAIT"
+
     def describe(self) -> str:
+        """One line; the command line and user come from another process: sanitised."""
+        if self.ownerless:
+            return "no process: a closed connection the kernel keeps for a while; it holds nothing [TIME_WAIT]"
         who = f"pid {self.pid}" if self.pid else "an unknown process (no permission to see it)"
-        return f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]"
+        return one_line(f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]")
+
+
+def listeners_netlink() -> list[tuple[str, int, int]] | None:
+    """Every listening TCP socket (v4 and v6) as (address, port, socket inode), from the kernel's
+    sock_diag: unlike /proc/net/tcp, the cost does not grow with every connection and TIME_WAIT
+    entry on the machine. None if unsupported."""
+    from orchestrator.run import sockdiag
+
+    try:
+        return [(s.src, s.sport, s.inode) for family in (socket.AF_INET, socket.AF_INET6)
+                for s in sockdiag.tcp_sockets(family, 1 << sockdiag.LISTEN)]  # fmt: skip
+    except (OSError, AttributeError):
+        return None
 
 
 def listening_ports() -> set[int]:
     """TCP ports with a listening socket: from the kernel's sock_diag, else /proc, else psutil."""
-    from orchestrator.run.sockdiag import listening_ports as from_kernel
-
-    found = from_kernel()
+    found = listeners_netlink()
     if found is not None:
-        return found
+        return {port for _, port, _ in found}
     ports: set[int] = set()
     seen_proc = False
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -167,9 +188,10 @@ class PortAllocator:
             self.given.add(port)
             self.cursor = port + 1
             return port
-        from orchestrator.errors import PortError
+        from orchestrator.errors import PortRangeError
 
-        raise PortError(f"no free port left in {self.lo}-{self.hi}")
+        raise PortRangeError(f"no free port left in {self.lo}-{self.hi} for automatic ports (widen `ports:` "
+                             "in the topology, or free some); nothing was started")  # fmt: skip
 
 
 def ephemeral_range() -> tuple[int, int]:

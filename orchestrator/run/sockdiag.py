@@ -186,12 +186,3 @@ def lookup_unix(sockets: list[UnixSocket]) -> list[bool]:
     """Whether each of these unix sockets is still there and connected."""
     found = _lookup(_datagram([_unix_request(0xFFF, s.inode, s.cookie) for s in sockets]), 16)
     return [m is not None and m[2] == ESTABLISHED for m in found]
-
-
-def listening_ports() -> set[int] | None:
-    """Ports of listening TCP sockets, v4 and v6: unlike /proc/net/tcp, the cost does not grow
-    with every connection and TIME_WAIT entry on the machine. None if unsupported."""
-    try:
-        return {s.sport for fam in (socket.AF_INET, socket.AF_INET6) for s in tcp_sockets(fam, 1 << LISTEN)}
-    except (OSError, AttributeError):
-        return None
