@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.plan import Plan, make_plan
 from orchestrator.run.ports import PortAllocator, listener_holders
+from orchestrator.run.runs import CONTROL
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
@@ -35,8 +37,10 @@ def remove_rundir(rundir: str) -> None:
 
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
+    from orchestrator.run.runs import rundir_of
+
     run_id = run_id or new_run_id()
-    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    rundir = rundir_of(run_id)
     os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
     fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
     allocator = PortAllocator(*topology.port_range, reserved=fixed)
@@ -45,14 +49,24 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
             options: Options | None = None, timeout: float | None = None, log_dir: str | None = None,
-            json_lines: bool = False, status: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
-    """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
+            json_lines: bool = False, status: bool = False, run_id: str | None = None,
+            only: Sequence[str] = (), with_peers: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
+    """Plan and supervise one run; the outcome, and the expectations observer if there was one.
+    The run holds its lock and serves its control socket for as long as it lasts."""
     from orchestrator.run.expect import Expectations
+    from orchestrator.run.runs import RunLock
+    from orchestrator.run.state import Options
     from orchestrator.run.supervisor import Supervisor
     from orchestrator.view.report import print_outcome
 
-    plan, rundir = plan_for(topology)
+    plan, rundir = plan_for(topology, run_id)
+    lock = None
     try:
+        lock = RunLock(rundir, plan.run_id, topology.name, topology.file)
+        info = {"run_id": plan.run_id, "name": topology.name, "topology": os.path.abspath(topology.file),
+                "pid": os.getpid()}  # fmt: skip
+        chosen = frozenset(subset(plan, only, with_peers)) if only else None
+        options = (options or Options())._replace(control=os.path.join(rundir, CONTROL), only=chosen)
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
             from orchestrator.view.status import LivePrinter
@@ -66,13 +80,40 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
         try:
-            outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view, info=info).run()
             print_outcome(outcome, printer)
         finally:
             printer.close()
         return outcome, observer
     finally:
-        remove_rundir(rundir)
+        remove_rundir(rundir)  # the lock file too: a run directory never outlives its run
+        if lock is not None:
+            lock.release()
+
+
+def subset(plan: Plan, words: Sequence[str], with_peers: bool) -> list[str]:
+    """The instances `zmqrun FILE NODE...` starts: those named, every instance of what they
+    depend on (transitively), and with `with_peers` the nodes their sockets connect to."""
+    from orchestrator.run.targets import select
+    from orchestrator.topology.validate import peers
+
+    labels = [i.label for i in plan.instances]
+    chosen = select(labels, words)
+    topology = plan.topology
+    todo = list(dict.fromkeys(label.rpartition(".")[0] for label in chosen))
+    needed: set[str] = set()
+    while todo:
+        name = todo.pop()
+        node = topology.node(name)
+        assert node is not None
+        more = [dep for dep, _ in node.depends_on]
+        if with_peers:
+            more += [peer.name for s in node.sockets for peer, _ in peers(topology, node, s)]
+        for dep in more:
+            if dep not in needed:
+                needed.add(dep)
+                todo.append(dep)
+    return [i.label for i in plan.instances if i.label in chosen or i.node.name in needed]
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
@@ -98,5 +139,5 @@ def run_file(args: argparse.Namespace) -> int:
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)
     outcome, _ = execute(topology, sys.stdout.buffer, use_color(flag=args.color), args.timestamps, options,
-                         timeout, args.log_dir, args.json, live)  # fmt: skip
+                         timeout, args.log_dir, args.json, live, args.run_id, args.nodes, args.with_peers)  # fmt: skip
     return outcome.status

@@ -31,6 +31,10 @@ class Proc:
         "ended",
         "failed",
         "inst",
+        "by_hand",
+        "manual_restarts",
+        "starts",
+        "then_start",
         "ready_rx",
         "restarts",
         "spawned",
@@ -44,7 +48,7 @@ class Proc:
 
     def __init__(self, inst: Instance):
         self.inst = inst
-        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
+        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped, idle
         self.spawned: process.Spawned | None = None
         self.splitter = LineSplitter()
         self.started = 0.0
@@ -57,6 +61,10 @@ class Proc:
         self.failed = False
         self.stdin_left = b""
         self.ready_rx: re.Pattern[str] | None = None
+        self.starts = 0  # incarnations so far: a control client sees a restart happen by it
+        self.by_hand = False  # stopped through the control socket: neither restarted nor a failure
+        self.then_start = False  # a restart by hand: start again once stopped
+        self.manual_restarts = 0
 
     @property
     def alive(self) -> bool:
@@ -70,6 +78,8 @@ class Proc:
 class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
+    control: str | None = None  # where to serve the control socket
+    only: frozenset[str] | None = None  # instance labels to start; the others stay idle
 
 
 class Outcome(NamedTuple):

@@ -22,10 +22,18 @@ class Stopper:
         self.waves = [set(w) for w in reversed(start_waves)]  # the reverse of start order
         self.wave = 0
         self.wave_at = 0.0
+        self.begun = False
 
     def begin(self, now: float) -> None:
+        self.begun = True
         self.wave_at = now
         self._signal_wave(now)
+
+    def stop_one(self, p: Proc, now: float) -> None:
+        """One instance stopped by hand, with the same sequence as in a whole-run stop."""
+        assert p.spawned is not None
+        p.stop_at, p.stage = now, 1
+        process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
 
     def next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0]
@@ -33,7 +41,7 @@ class Stopper:
             if p.alive and p.stop_at is not None:
                 g = p.inst.node.grace
                 deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + UNKILLABLE))
-        if self.wave < len(self.waves):
+        if self.begun and self.wave < len(self.waves):
             deadlines.append(self.wave_at + DRAIN)
         return min(deadlines)
 
@@ -41,7 +49,7 @@ class Stopper:
         for p in self.procs:
             if p.alive and p.stop_at is not None:
                 self._escalate(p, now)
-        while self.wave < len(self.waves):
+        while self.begun and self.wave < len(self.waves):
             busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
             if busy and now - self.wave_at < DRAIN:
                 return

@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.control.server import ControlServer
 from orchestrator.run import cleanup, process
 from orchestrator.run.guardian import Guardian
+from orchestrator.run.handle import Handle
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
@@ -27,7 +29,7 @@ from orchestrator.view.printer import Printer
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None):  # fmt: skip
+                 view: Any = None, info: dict[str, Any] | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -49,8 +51,13 @@ class Supervisor:
         self.poll_every = 0.005
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
+        self.info = info or {"run_id": plan.run_id}  # what the control socket says about this run
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.control: ControlServer | None = None
+        for p in self.procs:
+            if self.options.only is not None and p.label not in self.options.only:
+                p.state, p.ended = "idle", "not started (not selected)"
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -63,11 +70,13 @@ class Supervisor:
             guardian = Guardian(self.plan.run_id)
             self.baseline.add(guardian.pid)
             try:
-                self._start_eligible()
+                if self.options.control:
+                    self.control = ControlServer(self.sel, self.options.control, Handle(self, self.info))
+                self.start_eligible()
                 while not self._finished():
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
-                    for key, _ in self.sel.select(timeout):
+                    for key, mask in self.sel.select(timeout):
                         kind, proc = key.data
                         if kind == "wake":
                             self._on_wake()
@@ -77,6 +86,8 @@ class Supervisor:
                             self._on_ready_pipe(proc)
                         elif kind == "stdin":
                             self.pipes.write_stdin(proc)
+                        elif kind == "control" and self.control is not None:
+                            self.control.handle(proc, mask)
                     self._tick()
                 return self._finish()
             except BaseException:
@@ -85,6 +96,8 @@ class Supervisor:
                 cleanup.sweep(self.plan, self.out, keep=self.baseline)
                 raise
             finally:
+                if self.control is not None:
+                    self.control.close()
                 guardian.release()
                 self.sel.close()
 
@@ -97,7 +110,7 @@ class Supervisor:
                 deadlines.append(p.started + p.inst.node.ready.timeout)
             if p.state == "backoff" and not self.stopping:
                 deadlines.append(p.backoff_until)
-        if self.stopping:
+        if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
@@ -110,7 +123,8 @@ class Supervisor:
             return False
         if self.stopping:
             return True
-        if any(p.state in ("waiting", "backoff") for p in self.procs):
+        # An instance stopped by hand keeps the run up, to be started again.
+        if any(p.state in ("waiting", "backoff") or p.by_hand for p in self.procs):
             return False
         return True
 
@@ -126,13 +140,18 @@ class Supervisor:
                     self.out.note(f"{name} again: forcing, killing every node now", "bold red")
                     self.stopper.force(self.clock())
                 else:
-                    self.signal_status = 128 + signum
                     hint = " (press Ctrl+C again to force)" if signum == signal.SIGINT else ""
-                    self._begin_stop(f"received {name}{hint}")
+                    self.stop_like_ctrl_c(f"received {name}{hint}", 128 + signum)
         self._poll_children()
+
+    def stop_like_ctrl_c(self, reason: str, status: int = 128 + signal.SIGINT) -> None:
+        self.signal_status = status
+        self._begin_stop(reason)
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
         self.out.lines(p.label, lines)
+        if self.control is not None:
+            self.control.lines(p.label, lines)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
                 self._mark_ready(p, "its ready line appeared")
@@ -158,13 +177,16 @@ class Supervisor:
 
     # ---- starting -------------------------------------------------------------------------
 
-    def _start_eligible(self) -> None:
+    def start_eligible(self) -> None:
         if self.stopping:
             return
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            waits = self.plan.after.get(p.inst.node.name, ())
+            # An ordering-only wait (not depends_on) lapses for a peer left idle or stopped by hand.
+            hard = {d for d, _ in p.inst.node.depends_on}
+            waits = [(d, c) for d, c in self.plan.after.get(p.inst.node.name, ())
+                     if d in hard or not all(q.state == "idle" or q.by_hand for q in self.by_node[d])]  # fmt: skip
             met = [condition_met(self.by_node[d], c) for d, c in waits]
             if any(m is False for m in met):
                 blocker = next(d for (d, _), m in zip(waits, met) if m is False)
@@ -189,6 +211,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        p.starts += 1
         self.pipes.attach(p)
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
@@ -199,7 +222,7 @@ class Supervisor:
         p.state = "ready"
         if why:
             self.out.note(f"{p.label} is ready ({why})")
-        self._start_eligible()
+        self.start_eligible()
 
     # ---- exits and restarts ---------------------------------------------------------------
 
@@ -213,7 +236,12 @@ class Supervisor:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
             sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-            p.state, p.ended = "exited", f"stopped ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+            how = "stopped by hand" if p.by_hand else "stopped"
+            p.state, p.ended = "exited", f"{how} ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+            if p.then_start and not self.stopping:  # a restart by hand
+                p.state, p.then_start, p.by_hand = "waiting", False, False
+                p.manual_restarts += 1
+                self.start_eligible()
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
@@ -236,7 +264,7 @@ class Supervisor:
             self._begin_stop(f"{name} ended (exit_on_end)")
         if p.failed:
             self._after_failure(p)
-        self._start_eligible()
+        self.start_eligible()
 
     def _after_failure(self, p: Proc) -> None:
         if self.options.abort_on_failure:
@@ -260,8 +288,10 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
-        if self.stopping:
+        if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             self.stopper.tick(now)
+        if self.control is not None:
+            self.control.tick(now)
         if self.observer and not self.stopping:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
