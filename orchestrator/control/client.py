@@ -27,7 +27,9 @@ class Instance(NamedTuple):
     label: str
     node: str
     replica: int
-    state: str  # waiting, running, ready, stopping, backoff, exited, failed, skipped, idle
+    # waiting (for what it depends on), starting (up, not yet ready), running (up and ready),
+    # stopping, backoff (restarting by policy), exited, failed, skipped, idle (not started)
+    state: str
     pid: int | None
     uptime: float | None  # seconds
     restarts: int  # by policy and by hand
@@ -70,10 +72,11 @@ class ControlClient:
         return Status(reply["run"], {r["label"]: Instance.from_row(r) for r in reply["instances"]})
 
     def logs(self, targets: Sequence[str] = (), tail: int | None = None, since: float | None = None,
-             follow: bool = False) -> Iterator[LogLine]:  # fmt: skip
-        """Buffered lines (oldest first), then, with `follow`, new ones until the run ends."""
-        for obj in self._stream({"op": "logs", "targets": list(targets), "tail": tail, "since": since,
-                                 "follow": follow}, follow):  # fmt: skip
+             follow: bool = False, until: float | None = None) -> Iterator[LogLine]:  # fmt: skip
+        """Buffered lines (oldest first), then, with `follow`, new ones until the run ends, or
+        until the time.monotonic() deadline `until` passes (then ControlError, status TIMEOUT)."""
+        request = {"op": "logs", "targets": list(targets), "tail": tail, "since": since, "follow": follow}
+        for obj in self._stream(request, follow, until):
             if "line" in obj:
                 yield LogLine(obj["time"], obj["label"], obj["line"])
 
@@ -105,8 +108,8 @@ class ControlClient:
 
     def _await_ready(self, reply: dict[str, Any]) -> None:
         def done(i: Instance, before: int) -> bool:
-            # While an old incarnation stops it shows "stopping", so "ready" is the new one.
-            if i.state == "ready" or (i.state == "exited" and i.starts > before and i.last_exit == "exit 0"):
+            # While an old incarnation stops it shows "stopping", so "running" is the new one.
+            if i.state == "running" or (i.state == "exited" and i.starts > before and i.last_exit == "exit 0"):
                 return True
             if i.state in ("failed", "skipped", "exited", "idle"):
                 raise ControlError(f"{i.label} did not get ready: {i.ended or i.state}")
@@ -137,7 +140,7 @@ class ControlClient:
             return obj
         raise ControlError(f"run {self.run.run_id} closed the connection without a reply", ExitStatus.NO_RUN)
 
-    def _stream(self, request: dict[str, Any], follow: bool) -> Iterator[dict[str, Any]]:
+    def _stream(self, request: dict[str, Any], follow: bool, until: float | None = None) -> Iterator[dict[str, Any]]:
         sock = self._connect()
         try:
             sock.sendall(encode(request))
@@ -145,9 +148,13 @@ class ControlClient:
             buf = b""
             first = True
             while True:
+                if until is not None:
+                    sock.settimeout(max(0.001, until - time.monotonic()))
                 try:
                     data = sock.recv(1 << 16)
                 except TimeoutError:
+                    if until is not None:
+                        raise ControlError("deadline passed", ExitStatus.TIMEOUT) from None
                     raise ControlError(f"run {self.run.run_id} did not answer within {self.timeout:g}s") from None
                 except OSError:
                     data = b""

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from orchestrator.run.supervisor import Supervisor
 
 
+# What `ps` calls the supervisor's states: "running" is up and ready, as users read it.
+SHOWN = {"running": "starting", "ready": "running"}
+
+
 class Handle:
     def __init__(self, sup: Supervisor, info: dict[str, Any]):
         self.sup = sup
@@ -44,7 +48,7 @@ class Handle:
                         cpu, memory = round(times.user + times.system, 2), proc.memory_info().rss
                 except psutil.Error:
                     pass
-            state = "stopping" if p.alive and p.stop_at is not None else p.state
+            state = "stopping" if p.alive and p.stop_at is not None else SHOWN.get(p.state, p.state)
             rows.append({
                 "label": p.label, "node": p.inst.node.name, "replica": p.inst.replica, "state": state,
                 "pid": p.spawned.pid if p.alive and p.spawned else None,
