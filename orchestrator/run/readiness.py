@@ -1,4 +1,5 @@
-"""Readiness and start conditions: pure questions about instance records, asked by the supervisor."""
+"""Readiness, start conditions and when to look again: pure questions about instance records,
+asked by the supervisor."""
 
 from __future__ import annotations
 
@@ -20,6 +21,39 @@ def condition_met(procs: Sequence[Proc], cond: str) -> bool | None:
     if met:
         return True
     return False if any(p.state in ("failed", "skipped") for p in procs) else None
+
+
+def may_start(p: Proc, waits: Sequence[tuple[str, str]], by_node: dict[str, list[Proc]]) -> bool | str | None:
+    """Whether a waiting instance may start: True, None to keep waiting, or the name of a
+    dependency that never can let it. An ordering-only wait (not a depends_on) lapses for a
+    peer left idle (not in a subset run) or stopped by hand."""
+    hard = {d for d, _ in p.inst.node.depends_on}
+    waits = [(d, c) for d, c in waits if d in hard or not all(q.state == "idle" or q.by_hand for q in by_node[d])]
+    met = [condition_met(by_node[d], c) for d, c in waits]
+    if any(m is False for m in met):
+        return next(d for (d, _), m in zip(waits, met) if m is False)
+    return True if all(m is True for m in met) else None
+
+
+def run_over(procs: Sequence[Proc], stopping: bool) -> bool:
+    """Nothing alive, and nothing left to start: waiting, in backoff, or stopped by hand (which
+    keeps a run up to be started again) unless the run is stopping."""
+    if any(p.alive for p in procs):
+        return False
+    return stopping or not any(p.state in ("waiting", "backoff") or p.by_hand for p in procs)
+
+
+def wake_times(procs: Sequence[Proc], now: float, poll_every: float, stopping: bool) -> list[float]:
+    """When the loop must look at the instances again: port polls, ready timeouts, backoffs."""
+    times = []
+    for p in procs:
+        if p.state == "running":
+            times.append(p.started + p.inst.node.ready.timeout)
+            if p.inst.node.ready.when == "ports":
+                times.append(now + poll_every)
+        elif p.state == "backoff" and not stopping:
+            times.append(p.backoff_until)
+    return times
 
 
 def ports_ready(procs: Sequence[Proc], listening: set[int]) -> list[tuple[Proc, str]]:

@@ -46,9 +46,9 @@ class Proc:
         "stop_at",
     )  # fmt: skip
 
-    def __init__(self, inst: Instance):
+    def __init__(self, inst: Instance, selected: bool = True):
         self.inst = inst
-        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped, idle
+        self.state = "waiting" if selected else "idle"  # waiting, running, ready, backoff, exited, failed, skipped, idle
         self.spawned: process.Spawned | None = None
         self.splitter = LineSplitter()
         self.started = 0.0
@@ -57,10 +57,11 @@ class Proc:
         self.stage = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
         self.restarts: list[float] = []
         self.backoff_until = 0.0
-        self.ended = ""
+        self.ended = "" if selected else "not started (not selected)"
         self.failed = False
         self.stdin_left = b""
-        self.ready_rx: re.Pattern[str] | None = None
+        ready = inst.node.ready
+        self.ready_rx = re.compile(ready.log) if ready.when == "log" and ready.log else None
         self.starts = 0  # incarnations so far: a control client sees a restart happen by it
         self.by_hand = False  # stopped through the control socket: neither restarted nor a failure
         self.then_start = False  # a restart by hand: start again once stopped

@@ -4,7 +4,6 @@ handlers only write to a wakeup pipe."""
 
 from __future__ import annotations
 
-import re
 import selectors
 import signal
 import time
@@ -18,7 +17,7 @@ from orchestrator.run.handle import Handle
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import condition_met, ports_ready, ready_what, waiting_notes
+from orchestrator.run.readiness import may_start, ports_ready, ready_what, run_over, wake_times, waiting_notes
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
@@ -35,10 +34,8 @@ class Supervisor:
         self.options = options or Options()
         self.observer = observer
         self.clock = clock
-        self.procs = [Proc(i) for i in plan.instances]
-        for p in self.procs:
-            if p.inst.node.ready.when == "log" and p.inst.node.ready.log:
-                p.ready_rx = re.compile(p.inst.node.ready.log)
+        only = self.options.only  # a subset run: the others stay idle, to be started by hand
+        self.procs = [Proc(i, only is None or i.label in only) for i in plan.instances]
         self.by_node: dict[str, list[Proc]] = {}
         for p in self.procs:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
@@ -55,9 +52,6 @@ class Supervisor:
         self.next_view = 0.0
         self.next_progress = 0.0
         self.control: ControlServer | None = None
-        for p in self.procs:
-            if self.options.only is not None and p.label not in self.options.only:
-                p.state, p.ended = "idle", "not started (not selected)"
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -102,14 +96,7 @@ class Supervisor:
                 self.sel.close()
 
     def _next_deadline(self, now: float) -> float:
-        deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
-        for p in self.procs:
-            if p.state == "running" and p.inst.node.ready.when == "ports":
-                deadlines.append(now + self.poll_every)
-            if p.state == "running":
-                deadlines.append(p.started + p.inst.node.ready.timeout)
-            if p.state == "backoff" and not self.stopping:
-                deadlines.append(p.backoff_until)
+        deadlines = [now + 1.0, *wake_times(self.procs, now, self.poll_every, bool(self.stopping))]
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -119,14 +106,7 @@ class Supervisor:
         return min(deadlines)
 
     def _finished(self) -> bool:
-        if any(p.alive for p in self.procs):
-            return False
-        if self.stopping:
-            return True
-        # An instance stopped by hand keeps the run up, to be started again.
-        if any(p.state in ("waiting", "backoff") or p.by_hand for p in self.procs):
-            return False
-        return True
+        return run_over(self.procs, bool(self.stopping))
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -183,17 +163,13 @@ class Supervisor:
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            # An ordering-only wait (not depends_on) lapses for a peer left idle or stopped by hand.
-            hard = {d for d, _ in p.inst.node.depends_on}
-            waits = [(d, c) for d, c in self.plan.after.get(p.inst.node.name, ())
-                     if d in hard or not all(q.state == "idle" or q.by_hand for q in self.by_node[d])]  # fmt: skip
-            met = [condition_met(self.by_node[d], c) for d, c in waits]
-            if any(m is False for m in met):
-                blocker = next(d for (d, _), m in zip(waits, met) if m is False)
+            verdict = may_start(p, self.plan.after.get(p.inst.node.name, ()), self.by_node)
+            if isinstance(verdict, str):
+                blocker = verdict
                 p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
                 self.out.note(f"{p.label} will not start: {blocker} failed before it was ready", "red")
                 continue
-            if all(m is True for m in met):
+            if verdict is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
             self._begin_stop("a node failed (--abort-on-failure)")
