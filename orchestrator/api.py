@@ -55,7 +55,8 @@ class Run:
     # ---- life -----------------------------------------------------------------------------
 
     def launch(self) -> Run:
-        """Start the run and return once its control socket answers."""
+        """Start the run and return once every instance it starts is up and ready (or has
+        finished); RunFailed if zmqrun exits first or `start_timeout` passes."""
         argv = [sys.executable, "-m", "orchestrator", "run", self.topology, *self.nodes, "--run-id", self.run_id,
                 "--no-color", *self.args]  # fmt: skip
         # Its own session: the caller's Ctrl-C is not the run's, and teardown can reach the group.
@@ -67,12 +68,15 @@ class Run:
             if info is not None:
                 try:
                     client = ControlClient(info)
-                    client.ps()
+                    states = {i.state for i in client.ps().instances.values()}
                     self._client = client
-                    return self
+                    if not states & {"waiting", "starting", "backoff"}:
+                        return self
                 except (ControlError, RunError):
                     pass
             if self.process.poll() is not None:
+                if self._client is not None:
+                    return self  # it was up, and already ended by itself: its output says how
                 raise RunFailed(f"zmqrun exited with status {self.process.returncode} before it was up:\n{self.output()}")
             if time.monotonic() > deadline:
                 self.close()

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.control.protocol import decode, encode
 from orchestrator.errors import ExitStatus, ZmqrunError
-from orchestrator.run.runs import RunError, RunInfo
+from orchestrator.run.runs import RunError, RunInfo, read_info
 
 
 class ControlError(ZmqrunError):
@@ -74,11 +74,29 @@ class ControlClient:
     def logs(self, targets: Sequence[str] = (), tail: int | None = None, since: float | None = None,
              follow: bool = False, until: float | None = None) -> Iterator[LogLine]:  # fmt: skip
         """Buffered lines (oldest first), then, with `follow`, new ones until the run ends, or
-        until the time.monotonic() deadline `until` passes (then ControlError, status TIMEOUT)."""
+        until the time.monotonic() deadline `until` passes (then ControlError, status TIMEOUT).
+        A follower that falls too far behind is dropped by the run; this one then picks up again
+        from the last time it saw (lines the buffer no longer holds are lost)."""
         request = {"op": "logs", "targets": list(targets), "tail": tail, "since": since, "follow": follow}
-        for obj in self._stream(request, follow, until):
-            if "line" in obj:
-                yield LogLine(obj["time"], obj["label"], obj["line"])
+        last, at_last, skip, resumed = 0.0, 0, 0, False
+        while True:
+            try:
+                for obj in self._stream(request, follow, until):
+                    if "line" not in obj:
+                        continue
+                    stamp = obj["time"]
+                    if skip and stamp == last:
+                        skip -= 1  # yielded before the drop
+                        continue
+                    yield LogLine(stamp, obj["label"], obj["line"])
+                    last, at_last = stamp, (at_last + 1 if stamp == last else 1)
+            except RunError:
+                if resumed:
+                    return  # the run ended between the drop and now
+                raise
+            if not follow or read_info(self.run.rundir) is None:
+                return  # the run ended: so does the stream
+            request, skip, resumed = {**request, "tail": None, "since": last}, at_last, True
 
     def labels(self) -> list[str]:
         """Every instance label of the run, in order."""

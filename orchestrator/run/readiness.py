@@ -28,11 +28,15 @@ def may_start(p: Proc, waits: Sequence[tuple[str, str]], by_node: dict[str, list
     dependency that never can let it. An ordering-only wait (not a depends_on) lapses for a
     peer left idle (not in a subset run) or stopped by hand."""
     hard = {d for d, _ in p.inst.node.depends_on}
-    waits = [(d, c) for d, c in waits if d in hard or not all(q.state == "idle" or q.by_hand for q in by_node[d])]
-    met = [condition_met(by_node[d], c) for d, c in waits]
-    if any(m is False for m in met):
-        return next(d for (d, _), m in zip(waits, met) if m is False)
-    return True if all(m is True for m in met) else None
+    verdict: bool | None = True
+    for d, c in waits:
+        procs = by_node[d] if d in hard else [q for q in by_node[d] if q.state != "idle" and not q.by_hand]
+        met = condition_met(procs, c) if procs else True
+        if met is False:
+            return d
+        if met is None:
+            verdict = None
+    return verdict
 
 
 def run_over(procs: Sequence[Proc], stopping: bool) -> bool:

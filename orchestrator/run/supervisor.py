@@ -65,7 +65,7 @@ class Supervisor:
             self.baseline.add(guardian.pid)
             try:
                 if self.options.control:
-                    self.control = ControlServer(self.sel, self.options.control, Handle(self, self.info))
+                    self._serve_control(self.options.control)
                 self.start_eligible()
                 while not self._finished():
                     now = self.clock()
@@ -94,6 +94,12 @@ class Supervisor:
                     self.control.close()
                 guardian.release()
                 self.sel.close()
+
+    def _serve_control(self, path: str) -> None:
+        try:
+            self.control = ControlServer(self.sel, path, Handle(self, self.info))
+        except OSError as exc:  # a TMPDIR too long for a socket path, say: the run goes on without
+            self.out.note(f"no control socket ({path}: {exc.strerror or exc}); zmqrun ps/logs/stop cannot reach this run", "yellow")
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, *wake_times(self.procs, now, self.poll_every, bool(self.stopping))]
