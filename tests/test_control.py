@@ -175,7 +175,7 @@ def test_restart_one_replica_while_the_other_keeps_relaying(runs_root: Path) -> 
         # the new incarnation counts from 1, and the other replica went on counting meanwhile
         run.wait_for("ticker.1", rf"tick 1 {after['ticker.1'].pid}$", timeout=20)
         run.wait_for("ticker.2", rf"tick {seen + 5} {before['ticker.2'].pid}$", timeout=20)
-        assert "restart by hand: ticker.1" in run.output()
+        assert "restarting ticker.1: asked by hand" in run.output()
 
 
 def test_stop_by_hand_is_not_restarted_and_does_not_fail_the_run(runs_root: Path) -> None:

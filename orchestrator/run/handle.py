@@ -1,5 +1,6 @@
-"""The supervisor's narrow interface for the control server: what each instance is doing, and
-stop, start and restart by hand. Every call runs inside the supervisor's loop, between events."""
+"""What may be asked of a run from outside its own events: the control socket's narrow interface
+(what each instance is doing; stop, start and restart by hand) and --watch's restarts. Every call
+runs inside the supervisor's loop, between events, and changes state only through the supervisor."""
 
 from __future__ import annotations
 
@@ -63,13 +64,24 @@ class Handle:
     # ---- by hand --------------------------------------------------------------------------
 
     def stop_run(self, reason: str) -> None:
+        """The whole run, as Ctrl-C would (exit status 130)."""
         self.sup.stop_like_ctrl_c(reason)
+
+    def end_run(self, reason: str) -> None:
+        """The whole run, its status decided as usual (--watch reloading the topology)."""
+        self.sup.begin_stop(reason)
+
+    def restart_node(self, name: str, why: str) -> None:
+        """Restart every instance of `name` that ran; a restart already under way is not repeated."""
+        procs = [p for p in self.sup.by_node.get(name, []) if p.alive or p.state in ("exited", "failed", "backoff")]
+        if not self.sup.stopping and procs and not all(p.respawn for p in procs):
+            self._restart(procs, why)
 
     def stop(self, labels: list[str]) -> dict[str, Any]:
         self._not_stopping()
         now, done = self.sup.clock(), {}
         for p in self._procs(labels):
-            p.then_start = False
+            p.respawn = False  # a stop cancels a restart under way
             if p.alive and p.stop_at is None:
                 p.by_hand = True
                 self.sup.stopper.stop_one(p, now)
@@ -100,18 +112,23 @@ class Handle:
         self._not_stopping()
         procs = self._procs(labels)
         self._check_dependencies(procs)
-        now, starts = self.sup.clock(), {}
+        starts = {p.label: p.starts for p in procs}
+        self._restart(procs, "asked by hand")
+        return {"starts": starts, "wait": self._wait(labels, stopping=True, starting=True)}
+
+    def _restart(self, procs: list[Proc], why: str) -> None:
+        """Stop each running instance as a stop would (its signal, then escalation) and start it
+        again as soon as it exits; one that is not running starts once what it waits for is met."""
+        self.sup.out.note(f"restarting {', '.join(p.label for p in procs)}: {why}", "yellow")
+        now = self.sup.clock()
         for p in procs:
-            starts[p.label] = p.starts
             if p.alive:
                 if p.stop_at is None:
+                    p.respawn = True
                     self.sup.stopper.stop_one(p, now)
-                p.by_hand, p.then_start = True, True
             elif p.state != "waiting":
                 p.state, p.failed, p.ended, p.by_hand = "waiting", False, "", False
-        self.sup.out.note(f"restart by hand: {', '.join(labels)}")
         self.sup.start_eligible()
-        return {"starts": starts, "wait": self._wait(labels, stopping=True, starting=True)}
 
     # ---- checks ---------------------------------------------------------------------------
 

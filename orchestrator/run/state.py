@@ -34,8 +34,8 @@ class Proc:
         "by_hand",
         "manual_restarts",
         "starts",
-        "then_start",
         "ready_rx",
+        "respawn",
         "restarts",
         "spawned",
         "splitter",
@@ -64,8 +64,8 @@ class Proc:
         self.ready_rx = re.compile(ready.log) if ready.when == "log" and ready.log else None
         self.starts = 0  # incarnations so far: a control client sees a restart happen by it
         self.by_hand = False  # stopped through the control socket: neither restarted nor a failure
-        self.then_start = False  # a restart by hand: start again once stopped
-        self.manual_restarts = 0
+        self.manual_restarts = 0  # restarts asked for (by hand, or by --watch), not by policy
+        self.respawn = False  # stopped on purpose, to be started again at once (a restart)
 
     @property
     def alive(self) -> bool:

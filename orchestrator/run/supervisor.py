@@ -28,7 +28,7 @@ from orchestrator.view.printer import Printer
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None, info: dict[str, Any] | None = None):  # fmt: skip
+                 view: Any = None, watch: Any = None, info: dict[str, Any] | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -52,6 +52,8 @@ class Supervisor:
         self.next_view = 0.0
         self.next_progress = 0.0
         self.control: ControlServer | None = None
+        self.requests = Handle(self, self.info)  # what --watch and the control socket may ask
+        self.watch = watch  # has fd and handle(supervisor): --watch, or None
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -59,6 +61,8 @@ class Supervisor:
         with SignalPipe() as signals:
             self.signals = signals
             self.sel.register(signals.fd, selectors.EVENT_READ, ("wake", None))
+            if self.watch is not None:
+                self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
             guardian = Guardian(self.plan.run_id)
@@ -82,6 +86,8 @@ class Supervisor:
                             self.pipes.write_stdin(proc)
                         elif kind == "control" and self.control is not None:
                             self.control.handle(proc, mask)
+                        elif kind == "watch":
+                            self.watch.handle(self)
                     self._tick()
                 return self._finish()
             except BaseException:
@@ -97,7 +103,7 @@ class Supervisor:
 
     def _serve_control(self, path: str) -> None:
         try:
-            self.control = ControlServer(self.sel, path, Handle(self, self.info))
+            self.control = ControlServer(self.sel, path, self.requests)
         except OSError as exc:  # a TMPDIR too long for a socket path, say: the run goes on without
             self.out.note(f"no control socket ({path}: {exc.strerror or exc}); zmqrun ps/logs/stop cannot reach this run", "yellow")
 
@@ -132,7 +138,7 @@ class Supervisor:
 
     def stop_like_ctrl_c(self, reason: str, status: int = 128 + signal.SIGINT) -> None:
         self.signal_status = status
-        self._begin_stop(reason)
+        self.begin_stop(reason)
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
         self.out.lines(p.label, lines)
@@ -178,7 +184,7 @@ class Supervisor:
             if verdict is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
-            self._begin_stop("a node failed (--abort-on-failure)")
+            self.begin_stop("a node failed (--abort-on-failure)")
 
     def _spawn(self, p: Proc) -> None:
         node = p.inst.node
@@ -214,16 +220,18 @@ class Supervisor:
             self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
+        if p.respawn and not self.stopping:  # a restart: this exit was asked for; start it again now
+            p.respawn, p.stop_at, p.failed = False, None, False
+            p.manual_restarts += 1
+            self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
+            self._spawn(p)
+            return
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
             sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
             how = "stopped by hand" if p.by_hand else "stopped"
             p.state, p.ended = "exited", f"{how} ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
-            if p.then_start and not self.stopping:  # a restart by hand
-                p.state, p.then_start, p.by_hand = "waiting", False, False
-                p.manual_restarts += 1
-                self.start_eligible()
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
@@ -241,16 +249,16 @@ class Supervisor:
         name = p.inst.node.name
         if self.options.exit_code_from == name and self.status is None:
             self.status = code if code >= 0 else 128 - code
-            self._begin_stop(f"{name} exited (--exit-code-from)")
+            self.begin_stop(f"{name} exited (--exit-code-from)")
         elif p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in self.by_node[name]):
-            self._begin_stop(f"{name} ended (exit_on_end)")
+            self.begin_stop(f"{name} ended (exit_on_end)")
         if p.failed:
             self._after_failure(p)
         self.start_eligible()
 
     def _after_failure(self, p: Proc) -> None:
         if self.options.abort_on_failure:
-            self._begin_stop(f"{p.label} failed (--abort-on-failure)")
+            self.begin_stop(f"{p.label} failed (--abort-on-failure)")
 
     # ---- time-driven work -----------------------------------------------------------------
 
@@ -266,7 +274,7 @@ class Supervisor:
                 self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
                               f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
                 self.status = self.status if self.status is not None else 1
-                self._begin_stop(f"{p.label} never became ready")
+                self.begin_stop(f"{p.label} never became ready")
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
@@ -293,11 +301,11 @@ class Supervisor:
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
-        self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
+        self.begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
     # ---- stopping -------------------------------------------------------------------------
 
-    def _begin_stop(self, reason: str) -> None:
+    def begin_stop(self, reason: str) -> None:
         if self.stopping:
             return
         self.stopping = reason
