@@ -82,6 +82,8 @@ class ControlClient:
         while True:
             try:
                 for obj in self._stream(request, follow, until):
+                    if obj.get("end"):
+                        return  # the run said so: everything asked for was sent
                     if "line" not in obj:
                         continue
                     stamp = obj["time"]
@@ -90,8 +92,8 @@ class ControlClient:
                         continue
                     yield LogLine(stamp, obj["label"], obj["line"])
                     last, at_last = stamp, (at_last + 1 if stamp == last else 1)
-            except RunError:
-                if resumed:
+            except ZmqrunError as exc:
+                if resumed and exc.status == ExitStatus.NO_RUN:
                     return  # the run ended between the drop and now
                 raise
             if not follow or read_info(self.run.rundir) is None:
@@ -188,9 +190,9 @@ class ControlClient:
                         first = False
                         if not obj.get("ok"):
                             raise ControlError(str(obj.get("error")), int(obj.get("status") or ExitStatus.FAILED))
+                    yield obj
                     if obj.get("end"):
                         return
-                    yield obj
         finally:
             sock.close()
 

@@ -2,8 +2,8 @@
 
 A request is `{"op": OP, ...}` with OP one of OPS. The first reply line is `{"ok": true, ...}` or
 `{"ok": false, "error": MESSAGE, "status": EXIT_STATUS}`. `logs` then sends one
-`{"time", "label", "line"}` object per line and, unless it follows, `{"end": true}`; a followed
-stream ends when the run does (the server closes the connection)."""
+`{"time", "label", "line"}` object per line, then `{"end": true}`: at once, or with `follow` when
+the run ends. A follower whose unsent output passes a bound is dropped (closed without `end`)."""
 
 from __future__ import annotations
 

@@ -105,6 +105,8 @@ class ControlServer:
     def close(self) -> None:
         """The run is over: followers see the end of their stream."""
         for c in list(self.clients.values()):
+            if c.follow is not None and len(c.outbuf) < MAX_PENDING:
+                c.outbuf += encode({"end": True})
             self._send(c)  # a last try, never waiting
             self._close(c)
         self.sel.unregister(self.listener)

@@ -75,7 +75,7 @@ class Handle:
         """Restart every instance of `name` that ran; a restart already under way is not repeated."""
         procs = [p for p in self.sup.by_node.get(name, []) if p.alive or p.state in ("exited", "failed", "backoff")]
         if not self.sup.stopping and procs and not all(p.respawn for p in procs):
-            self._restart(procs, why)
+            self._restart(procs, name, why)
 
     def stop(self, labels: list[str]) -> dict[str, Any]:
         self._not_stopping()
@@ -113,13 +113,13 @@ class Handle:
         procs = self._procs(labels)
         self._check_dependencies(procs)
         starts = {p.label: p.starts for p in procs}
-        self._restart(procs, "asked by hand")
+        self._restart(procs, ", ".join(labels), "asked by hand")
         return {"starts": starts, "wait": self._wait(labels, stopping=True, starting=True)}
 
-    def _restart(self, procs: list[Proc], why: str) -> None:
+    def _restart(self, procs: list[Proc], what: str, why: str) -> None:
         """Stop each running instance as a stop would (its signal, then escalation) and start it
         again as soon as it exits; one that is not running starts once what it waits for is met."""
-        self.sup.out.note(f"restarting {', '.join(p.label for p in procs)}: {why}", "yellow")
+        self.sup.out.note(f"restarting {what}: {why}", "yellow")
         now = self.sup.clock()
         for p in procs:
             if p.alive:
