@@ -383,3 +383,11 @@ def test_another_users_requests_are_refused(runs_root: Path) -> None:
         if listed.returncode == 0:  # when the checkout is readable by that user: ls shows only one's own runs
             assert json.loads(listed.stdout) == []
         assert {i.state for i in run.ps().values()} == {"running"}  # the refused stop did nothing
+
+
+def test_completion_offers_live_runs_then_their_nodes(runs_root: Path) -> None:
+    with Run(topology(runs_root, "complete")) as run:
+        assert set(zmqrun("_complete", "2", "zmqrun", "ps", "").stdout.split()) == {run.run_id, "complete"}
+        assert set(zmqrun("_complete", "3", "zmqrun", "restart", "complete", "").stdout.split()) == {"ticker", "idle"}
+        path = str(runs_root / "complete.yaml")
+        assert set(zmqrun("_complete", "2", "zmqrun", path, "").stdout.split()) == {"ticker", "idle"}
