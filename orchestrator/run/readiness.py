@@ -83,6 +83,10 @@ def ready_what(p: Proc) -> str:
     return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
 
 
+def not_ready(p: Proc) -> str:
+    return f"did not become ready within {p.inst.node.ready.timeout:g}s (waiting for {ready_what(p)})"
+
+
 def waiting_notes(procs: Sequence[Proc], now: float, stopping: bool) -> tuple[list[str], float]:
     """What long waits say (a slow start, a stop sitting out its grace), and when to say it next."""
     notes = []

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Sequence
 
 from orchestrator.run import process
-from orchestrator.run.state import Proc
+from orchestrator.run.state import Proc, describe_code
 from orchestrator.view.printer import Printer
 
 DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
@@ -95,6 +95,14 @@ class Stopper:
             # Unkillable for now (uninterruptible sleep): report it rather than hang the stop.
             self.out.note(f"{p.label} (pid {p.spawned.pid}) survived SIGKILL for {UNKILLABLE:g}s; giving up on it", "bold red")
             p.code, p.state, p.failed, p.ended = -9, "exited", True, "could not be killed"
+
+
+def how_stopped(p: Proc, code: int, now: float) -> str:
+    """How an instance's stop ended: by which signal, how long after it."""
+    assert p.stop_at is not None
+    sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
+    how = "stopped by hand" if p.by_hand else "stopped"
+    return f"{how} ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"
 
 
 def kill_tree(p: Proc) -> None:

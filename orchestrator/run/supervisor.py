@@ -17,8 +17,8 @@ from orchestrator.run.handle import Handle
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import may_start, ports_ready, ready_what, run_over, wake_times, waiting_notes
-from orchestrator.run.restart import decide
+from orchestrator.run.readiness import may_start, not_ready, ports_ready, run_over, wake_times, waiting_notes
+from orchestrator.run.exits import judge
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
@@ -219,39 +219,28 @@ class Supervisor:
         if p.spawned and p.spawned.out_fd >= 0:
             self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
-        stopped = p.stop_at is not None
-        if p.respawn and not self.stopping:  # a restart: this exit was asked for; start it again now
+        v = judge(p, code, now, bool(self.stopping), self.options, self.status is not None, self.by_node[p.inst.node.name])
+        if v.action == "respawn":  # a restart: this exit was asked for; start it again now
             p.respawn, p.stop_at, p.failed = False, None, False
             p.manual_restarts += 1
             self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
             self._spawn(p)
             return
-        if self.observer and stopped:
-            self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
-        if stopped:
-            sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-            how = "stopped by hand" if p.by_hand else "stopped"
-            p.state, p.ended = "exited", f"{how} ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+        if self.observer and v.action != "backoff":  # only a final exit counts, not one followed by a restart
+            self.observer.exited(p.inst.node.name, p.inst.replica, code, v.action == "stopped")
+        if v.action == "backoff":
+            p.state, p.backoff_until = "backoff", now + v.delay
+            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {v.delay:.1f}s", "yellow")
             return
-        decision = decide(p.inst.node.restart, code, p.restarts, now)
-        if decision.restart and not self.stopping:
-            p.state, p.backoff_until = "backoff", now + decision.delay
-            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
+        if v.action == "stopped":  # a failure found before the stop (never ready) stays one
+            p.state, p.ended = "exited", v.ended
             return
-        if self.observer:  # only a final exit counts; one followed by a restart does not
-            self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
-        p.state = "exited"
-        p.failed = code != 0
-        p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
-        if decision.gave_up:
-            p.failed = True
+        p.state, p.failed, p.ended = "exited", v.failed, v.ended
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
-        name = p.inst.node.name
-        if self.options.exit_code_from == name and self.status is None:
-            self.status = code if code >= 0 else 128 - code
-            self.begin_stop(f"{name} exited (--exit-code-from)")
-        elif p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in self.by_node[name]):
-            self.begin_stop(f"{name} ended (exit_on_end)")
+        if v.status is not None:
+            self.status = v.status
+        if v.stop:
+            self.begin_stop(v.stop)
         if p.failed:
             self._after_failure(p)
         self.start_eligible()
@@ -271,8 +260,7 @@ class Supervisor:
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
-                self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
-                              f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
+                self.out.note(f"{p.label} {not_ready(p)}", "bold red")
                 self.status = self.status if self.status is not None else 1
                 self.begin_stop(f"{p.label} never became ready")
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
