@@ -1,6 +1,6 @@
 """Run every benchmark and write BENCHMARKS.md. Usage (from the repository root):
 
-    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md]
+    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only relay,idle]
 
 Every figure is a ratio against a baseline measured in the same run; each cell is the median
 of --reps runs with min and max. honcho is installed on first use into benchmarks/.work/."""
@@ -292,13 +292,71 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+SECTIONS = ("relay", "idle")  # the sections --only can re-run on their own
+
+
+def relay_section(args: argparse.Namespace) -> list[str]:
+    md = ["## 3. Log relay", "", f"Each node prints {args.lines:,} lines of about 60 bytes as fast as it can. Baseline: "
+          "the same nodes writing straight to files (bash `&`, `> file`). zmqrun runs with colour prefixes on "
+          "(`--color`), stdout to a file; every line is verified present, whole (checksum) and in per-node order.", "",
+          "| nodes | straight to file | zmqrun | zmqrun / file | target | honcho | honcho / zmqrun | zmqrun peak RSS |",
+          "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for nodes in (1, 4):
+        print(f"relay nodes={nodes}", flush=True)
+        r = relay(nodes, args.lines, args.reps, honcho=True)
+        f, z, h = (statistics.median(r[k]) for k in ("file", "zmqrun", "honcho"))
+        md.append(f"| {nodes} | {cell(r['file'])} | {cell(r['zmqrun'])} | {z / f:.2f}x | ≤ 1.2x: {verdict(z / f <= 1.2)} "
+                  f"| {cell(r['honcho'])} | {h / z:.1f}x | {max(r['zmqrun_peak_mb']):.0f} MB |")  # fmt: skip
+    return md + [""]
+
+
+def idle_section(args: argparse.Namespace) -> list[str]:
+    md = ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
+          "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian.", "",
+          "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
+    for la in (Honcho(WORK), Zmqrun(WORK)):
+        print(f"idle {la.name}", flush=True)
+        runs = [idle(la, 16, 10.0) for _ in range(max(1, args.reps // 2))]
+        cpu_ms = [u * 1000 for u, _, _ in runs]
+        mem = [m for _, m, _ in runs]
+        target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
+                  if la.name == "zmqrun" else "")  # fmt: skip
+        md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
+    return md + [""]
+
+
+def partial(args: argparse.Namespace, only: set[str]) -> int:
+    """Re-run some sections and replace just those in --out (from their heading to the next)."""
+    WORK.mkdir(exist_ok=True)
+    honcho_bin(WORK)
+    out = Path(args.out)
+    text = out.read_text()
+    for name, build in (("relay", relay_section), ("idle", idle_section)):
+        if name not in only:
+            continue
+        md = build(args)
+        start = text.index(md[0] + "\n")
+        end = text.index("\n## ", start + 1) + 1
+        text = text[:start] + "\n".join(md) + "\n" + text[end:]
+    out.write_text(text)
+    print(f"updated {args.out}: {', '.join(sorted(only))}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sizes", default="4,16,64,200")
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--only", metavar="SECTIONS", help="comma-separated subset of: " + ", ".join(SECTIONS) +
+                    "; their sections of --out are replaced, the rest of it is kept")  # fmt: skip
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    if only - set(SECTIONS):
+        ap.error(f"--only: unknown {', '.join(sorted(only - set(SECTIONS)))}; known: {', '.join(SECTIONS)}")
+    if args.only:
+        return partial(args, only)
     WORK.mkdir(exist_ok=True)
     honcho_bin(WORK)
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -356,31 +414,8 @@ def main() -> int:
         md.append(f"| {n} | {cell(t)} | ≤ 1.5 s: {verdict(statistics.median(t) <= 1.5)} |")
     md.append("")
 
-    md += ["## 3. Log relay", "", f"Each node prints {args.lines:,} lines of about 60 bytes as fast as it can. Baseline: "
-           "the same nodes writing straight to files (bash `&`, `> file`). zmqrun runs with colour prefixes on "
-           "(`--color`), stdout to a file; every line is verified present, whole (checksum) and in per-node order.", "",
-           "| nodes | straight to file | zmqrun | zmqrun / file | target | honcho | honcho / zmqrun | zmqrun peak RSS |",
-           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for nodes in (1, 4):
-        print(f"relay nodes={nodes}", flush=True)
-        r = relay(nodes, args.lines, args.reps, honcho=True)
-        f, z, h = (statistics.median(r[k]) for k in ("file", "zmqrun", "honcho"))
-        md.append(f"| {nodes} | {cell(r['file'])} | {cell(r['zmqrun'])} | {z / f:.2f}x | ≤ 1.2x: {verdict(z / f <= 1.2)} "
-                  f"| {cell(r['honcho'])} | {h / z:.1f}x | {max(r['zmqrun_peak_mb']):.0f} MB |")  # fmt: skip
-    md.append("")
-
-    md += ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
-           "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian.", "",
-           "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
-    for la in (Honcho(WORK), Zmqrun(WORK)):
-        print(f"idle {la.name}", flush=True)
-        runs = [idle(la, 16, 10.0) for _ in range(max(1, args.reps // 2))]
-        cpu_ms = [u * 1000 for u, _, _ in runs]
-        mem = [m for _, m, _ in runs]
-        target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
-                  if la.name == "zmqrun" else "")  # fmt: skip
-        md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
-    md.append("")
+    md += relay_section(args)
+    md += idle_section(args)
 
     md += ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
            "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "
