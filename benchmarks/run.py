@@ -229,18 +229,19 @@ def idle(la: Launcher, n: int, seconds: float) -> tuple[float, float, int]:
 # ---- data plane ------------------------------------------------------------------------------
 
 
-def throughput(recv_args: list[str], send_args: list[str], middle: list[str] | None, env: dict[str, str] | None = None) -> float:
+def throughput(recv_args: list[str], send_args: list[str], middle: list[str] | None, env: dict[str, str] | None = None,
+               ends: tuple[dict[str, str], dict[str, str]] = ({}, {})) -> float:  # fmt: skip
     dp = [PY, str(HERE / "dataplane.py")]
     procs = []
     try:
-        receiver = subprocess.Popen(dp + ["recv"] + recv_args, stdout=subprocess.PIPE, text=True)
+        receiver = subprocess.Popen(dp + ["recv"] + recv_args, stdout=subprocess.PIPE, text=True, env={**os.environ, **ends[0]})
         procs.append(receiver)
         assert receiver.stdout.readline().strip() == "ready"
         if middle:
             mid = subprocess.Popen(middle, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
             procs.append(mid)
             wait_until(lambda: mid.stdout.readline() != "", 10)
-        sender = subprocess.Popen(dp + ["send"] + send_args)
+        sender = subprocess.Popen(dp + ["send"] + send_args, env={**os.environ, **ends[1]})
         procs.append(sender)
         rate = float(receiver.stdout.readline())
         receiver.wait(timeout=60)
@@ -257,12 +258,32 @@ def throughput(recv_args: list[str], send_args: list[str], middle: list[str] | N
                     p.wait()
 
 
+def curve_ends(directory: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Environments of a CURVE receiver (server) and sender (client), with key files as zmqrun makes them."""
+    from orchestrator.security import store
+    from orchestrator.security.keys import Keyring
+
+    keys = Keyring(os.path.join(directory, "keys"))
+    server, client = keys.public("recv.1"), keys.public("send.1")
+    store.write(keys)
+
+    def env(label: str, extra: dict[str, object]) -> dict[str, str]:
+        return {"ZMQRUN_CURVE_PUBLICKEY": keys.public(label), "ZMQRUN_CURVE_SECRETKEY_FILE": keys.secret_file(label),
+                "DATAPLANE_CURVE": json.dumps({"security": "curve", **extra})}  # fmt: skip
+
+    return env("recv.1", {"clientkeys": [client]}), env("send.1", {"serverkeys": [server]})
+
+
 def dataplane(reps: int) -> dict[str, dict[str, list[float]]]:
+    import tempfile
+
     ports = free_ports(3, 26000)
     a, b = (f"tcp://127.0.0.1:{p}" for p in ports[:2])
     res: dict[str, dict[str, list[float]]] = {}
+    keydir = tempfile.TemporaryDirectory(prefix="dataplane-")  # 0700, like a run's private directory
+    curve = curve_ends(keydir.name)
     for size, count in ((16, 300_000), (1024, 100_000)):
-        r = res.setdefault(f"{size}", {"bare proxy": [], "built-in streamer": [], "raw pyzmq": [], "helper": []})
+        r = res.setdefault(f"{size}", {"bare proxy": [], "built-in streamer": [], "raw pyzmq": [], "helper": [], "curve": []})
         device_env = {"ZMQRUN_SOCKETS": json.dumps({"frontend": {"type": "PULL", "bind": True, "endpoints": [a]},
                                                     "backend": {"type": "PUSH", "bind": True, "endpoints": [b]}})}  # fmt: skip
         for _ in range(reps):
@@ -271,6 +292,8 @@ def dataplane(reps: int) -> dict[str, dict[str, list[float]]]:
             r["built-in streamer"].append(throughput(*via_proxy, [PY, "-m", "orchestrator.nodes.device", "streamer"], device_env))
             r["raw pyzmq"].append(throughput([a, str(count), "raw", "bind"], [a, str(count), str(size), "raw"], None))
             r["helper"].append(throughput([a, str(count), "helper", "bind"], [a, str(count), str(size), "helper"], None))
+            r["curve"].append(throughput([a, str(count), "curve", "bind"], [a, str(count), str(size), "curve"], None, ends=curve))
+    keydir.cleanup()
     return res
 
 
@@ -292,7 +315,7 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-SECTIONS = ("relay", "idle")  # the sections --only can re-run on their own
+SECTIONS = ("relay", "idle", "dataplane")  # the sections --only can re-run on their own
 
 
 def relay_section(args: argparse.Namespace) -> list[str]:
@@ -325,22 +348,42 @@ def idle_section(args: argparse.Namespace) -> list[str]:
     return md + [""]
 
 
-def partial(args: argparse.Namespace, only: set[str]) -> int:
-    """Re-run some sections and replace just those in --out (from their heading to the next)."""
-    WORK.mkdir(exist_ok=True)
-    honcho_bin(WORK)
-    out = Path(args.out)
-    text = out.read_text()
-    for name, build in (("relay", relay_section), ("idle", idle_section)):
-        if name not in only:
-            continue
-        md = build(args)
-        start = text.index(md[0] + "\n")
-        end = text.index("\n## ", start + 1) + 1
-        text = text[:start] + "\n".join(md) + "\n" + text[end:]
-    out.write_text(text)
-    print(f"updated {args.out}: {', '.join(sorted(only))}")
-    return 0
+def dataplane_section(reps: int) -> list[str]:
+    md = ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
+          "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "
+          "`orchestrator.node` against raw pyzmq.", "",
+          "| message | bare zmq.proxy | built-in streamer | ratio | raw pyzmq | helper | ratio | target |",
+          "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    print("data plane", flush=True)
+    results = dataplane(reps)
+    for size, r in results.items():
+        bp, bs, raw, hp = (statistics.median(r[k]) for k in ("bare proxy", "built-in streamer", "raw pyzmq", "helper"))
+        md.append(f"| {size} B | {bp:,.0f} | {bs:,.0f} | {bs / bp:.2f}x | {raw:,.0f} | {hp:,.0f} | {hp / raw:.2f}x "
+                  f"| ≥ 0.95x both: {verdict(bs / bp >= 0.95 and hp / raw >= 0.95)} |")  # fmt: skip
+    md += ["", "With `security: curve`: the same pair of helper nodes, each with its key pair from key files as zmqrun "
+           "makes them, the receiver a CURVE server admitting the sender's key through the helper's ZAP handler; "
+           "interleaved with the plain runs above. CURVE encrypts and authenticates every message (and the handshake "
+           "once per connection), so it costs throughput; there is no target, the ratio is what to expect.", "",
+           "The last column pairs each CURVE run with the plain run just before it, which cancels slow swings "
+           "in the machine's load; it is the figure to quote.", "",
+           "| message | helper, NULL | helper, CURVE | CURVE / NULL (medians) | CURVE / NULL, paired: median (min–max) |",
+           "|---|---|---|---|---|"]  # fmt: skip
+    for size, r in results.items():
+        hp, cv = statistics.median(r["helper"]), statistics.median(r["curve"])
+        spread = {k: f"{statistics.median(r[k]):,.0f} ({min(r[k]):,.0f}–{max(r[k]):,.0f})" for k in ("helper", "curve")}
+        paired = [c / h for h, c in zip(r["helper"], r["curve"])]
+        md.append(f"| {size} B | {spread['helper']} | {spread['curve']} | {cv / hp:.2f}x "
+                  f"| {statistics.median(paired):.2f}x ({min(paired):.2f}–{max(paired):.2f}) |")  # fmt: skip
+    md.append("")
+    return md
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """`text` with its section of the same heading as `section` replaced, up to the next heading."""
+    head = section[0] + "\n"
+    start = text.index(head)
+    end = text.find("\n## ", start + len(head))
+    return text[:start] + "\n".join(section) + (text[end:] if end >= 0 else "\n")
 
 
 def main() -> int:
@@ -352,11 +395,23 @@ def main() -> int:
     ap.add_argument("--only", metavar="SECTIONS", help="comma-separated subset of: " + ", ".join(SECTIONS) +
                     "; their sections of --out are replaced, the rest of it is kept")  # fmt: skip
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else set(SECTIONS)
-    if only - set(SECTIONS):
-        ap.error(f"--only: unknown {', '.join(sorted(only - set(SECTIONS)))}; known: {', '.join(SECTIONS)}")
     if args.only:
-        return partial(args, only)
+        only = args.only.split(",")
+        if set(only) - set(SECTIONS):
+            ap.error(f"--only: unknown {', '.join(sorted(set(only) - set(SECTIONS)))}; known: {', '.join(SECTIONS)}")
+        WORK.mkdir(exist_ok=True)
+        honcho_bin(WORK)
+        out = Path(args.out)
+        text = out.read_text()
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        for name in only:
+            section = {"relay": relay_section, "idle": idle_section}[name](args) if name != "dataplane" else dataplane_section(max(args.reps, 9))
+            section.insert(2, f"Measured {stamp} by `benchmarks/run.py --only {name}`; the other sections come from "
+                           "the full run dated above.\n")  # fmt: skip
+            text = replace_section(text, section)
+        out.write_text(text)
+        print(f"updated {args.out}: {', '.join(only)}")
+        return 0
     WORK.mkdir(exist_ok=True)
     honcho_bin(WORK)
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -417,17 +472,7 @@ def main() -> int:
     md += relay_section(args)
     md += idle_section(args)
 
-    md += ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
-           "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "
-           "`orchestrator.node` against raw pyzmq.", "",
-           "| message | bare zmq.proxy | built-in streamer | ratio | raw pyzmq | helper | ratio | target |",
-           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    print("data plane", flush=True)
-    for size, r in dataplane(max(args.reps, 9)).items():
-        bp, bs, raw, hp = (statistics.median(r[k]) for k in ("bare proxy", "built-in streamer", "raw pyzmq", "helper"))
-        md.append(f"| {size} B | {bp:,.0f} | {bs:,.0f} | {bs / bp:.2f}x | {raw:,.0f} | {hp:,.0f} | {hp / raw:.2f}x "
-                  f"| ≥ 0.95x both: {verdict(bs / bp >= 0.95 and hp / raw >= 0.95)} |")  # fmt: skip
-    md.append("")
+    md += dataplane_section(max(args.reps, 9))
     out = Path(args.out)
     kept = ""
     if out.exists() and ASSESSMENT in out.read_text():  # the hand-written reading of the figures stays

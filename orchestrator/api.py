@@ -24,7 +24,7 @@ from types import TracebackType
 from orchestrator.control.client import ControlClient, ControlError, Instance, LogLine
 from orchestrator.errors import ExitStatus, ZmqrunError
 from orchestrator.run.runner import new_run_id
-from orchestrator.run.runs import RunError, RunInfo, read_info, rundir_of
+from orchestrator.run.runs import RunError, RunInfo, live_run
 
 __all__ = ["Instance", "LogLine", "Run", "RunFailed"]
 
@@ -64,7 +64,7 @@ class Run:
                                         env={**os.environ, **self.env}, start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + self.start_timeout
         while True:
-            info = read_info(rundir_of(self.run_id))
+            info = live_run(self.run_id)
             if info is not None:
                 try:
                     client = ControlClient(info)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
 COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete",
-            "ls", "ps", "logs", "stop", "start", "restart")
+            "export", "ls", "ps", "logs", "stop", "start", "restart")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     examples.add_argument("--copy", metavar="DIR", help="write them all to DIR/topologies (never overwrites)")
     completion = sub.add_parser("completion", help="print a shell completion script: source <(zmqrun completion bash)")
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+    export = sub.add_parser("export", help="manifests for Kubernetes or Docker Compose; runs nothing")
+    engines = export.add_subparsers(dest="engine", metavar="ENGINE", required=True)
+    k8s = engines.add_parser("kubernetes", help="Deployments, StatefulSets, Jobs, Services, NetworkPolicies")
+    k8s.add_argument("file")
+    k8s.add_argument("-o", "--output", metavar="DIR|-", help="write one file per object into DIR (default: stdout)")
+    k8s.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
+    k8s.add_argument("--namespace", metavar="NS", help="put every object in namespace NS")
+    _env_flag(k8s)
+    comp = engines.add_parser("compose", help="a Compose file")
+    comp.add_argument("file")
+    comp.add_argument("-o", "--output", metavar="FILE|-", help="write to FILE (default: stdout)")
+    comp.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
+    _env_flag(comp)
     _control_commands(sub)
     return p
 
@@ -137,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(schema(), indent=2, ensure_ascii=False))
             return ExitStatus.OK
+        if args.command == "export":
+            from orchestrator.commands.export import export
+
+            return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None),
+                          args.env_file)  # fmt: skip
         if args.command == "graph":
             return _graph(args)
         if args.command in ("config", "examples", "completion"):
@@ -154,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose, args.env_file)
         parser.error(f"unknown command {args.command}")
     except TopologyError as exc:
-        _report_problems(exc)
+        _report_problems(exc, "written" if args.command == "export" else "started")
         return exc.status
     except ZmqrunError as exc:
         print(f"zmqrun: {exc}", file=sys.stderr)
@@ -181,15 +199,15 @@ def _control(args: argparse.Namespace) -> int:
     return control.act(args.command, args.run, args.targets, args.json)
 
 
-def _report_problems(exc: TopologyError) -> None:
+def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
         print(f"error: {problem}", file=sys.stderr)
-    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was started", file=sys.stderr)
+    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was {nothing_was}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:
-    from orchestrator.run.ports import listener_holders
+    from orchestrator.run.ports import port_users
     from orchestrator.run.runner import plan_for, remove_rundir
     from orchestrator.topology.validate import load_topology
     from orchestrator.view.report import print_plan
@@ -197,7 +215,7 @@ def _check(args: argparse.Namespace) -> int:
     status = ExitStatus.OK
     for file in args.files:
         try:
-            topology = load_topology(file, holder_of=listener_holders, env_files=args.env_file)
+            topology = load_topology(file, holder_of=port_users, env_files=args.env_file)
         except TopologyError as exc:
             _report_problems(exc)
             status = ExitStatus.INVALID
@@ -205,6 +223,14 @@ def _check(args: argparse.Namespace) -> int:
         plan, rundir = plan_for(topology)
         print_plan(plan, color=False if args.no_color else None)
         remove_rundir(rundir)
+        if plan.keys is not None:
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                print(f"zmqrun: {warning}", file=sys.stderr)
+    from orchestrator.run.cgroup import probe
+
+    print(f"containment on this machine: {probe()[1]}")
     return status
 
 

@@ -49,3 +49,9 @@ class PortError(ZmqrunError):
     """A port could not be assigned or freed."""
 
     status = ExitStatus.PORTS
+
+
+class SecurityError(ZmqrunError):
+    """A key file or key directory that must not be trusted (readable by others, not ours, malformed)."""
+
+    status = ExitStatus.FAILED

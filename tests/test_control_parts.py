@@ -50,10 +50,10 @@ def test_log_buffer_keeps_the_newest_lines_within_its_bounds(monkeypatch: pytest
     assert buf.lines(["a.1"], tail=0) == []
 
 
-def fake_run(root: Path, run_id: str, name: str, started: float) -> runs.RunLock:
+def fake_run(root: Path, run_id: str, name: str, started: float) -> runs.Claim:
     rundir = root / f"zmqrun-{run_id}"
     rundir.mkdir(mode=0o700)
-    lock = runs.RunLock(str(rundir), run_id, name, str(root / f"{name}.yaml"))
+    lock = runs.Claim(str(rundir), run_id, str(root / f"{name}.yaml"), name=name)
     info = json.loads((rundir / "run.json").read_text())
     (rundir / "run.json").write_text(json.dumps({**info, "started": started}))
     return lock

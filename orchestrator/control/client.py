@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.control.protocol import decode, encode
 from orchestrator.errors import ExitStatus, ZmqrunError
-from orchestrator.run.runs import RunError, RunInfo, read_info
+from orchestrator.run.runs import RunError, RunInfo, is_alive
 
 
 class ControlError(ZmqrunError):
@@ -96,7 +96,7 @@ class ControlClient:
                 if resumed and exc.status == ExitStatus.NO_RUN:
                     return  # the run ended between the drop and now
                 raise
-            if not follow or read_info(self.run.rundir) is None:
+            if not follow or not is_alive(self.run.rundir):
                 return  # the run ended: so does the stream
             request, skip, resumed = {**request, "tail": None, "since": last}, at_last, True
 

@@ -1,41 +1,37 @@
-"""What one instance's exit means: started again at once (a restart asked for), stopped as asked,
-restarted by policy after a delay, or its final end, and whether that end decides the run.
-A pure function of the record, the exit code, the options and the clock."""
+"""What an instance's exit means for the run, decided from its record alone: the words for how
+it ended, and whether its node's end ends the run (`--exit-code-from`, `exit_on_end`)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
-from typing import NamedTuple
 
-from orchestrator.run.restart import decide
+from orchestrator.run.restart import Decision
 from orchestrator.run.state import Options, Proc, describe_code
-from orchestrator.run.stopper import how_stopped
 
 
-class Verdict(NamedTuple):
-    action: str  # respawn, stopped, backoff or final
-    ended: str = ""  # in words, for stopped and final
-    failed: bool = False
-    delay: float = 0.0  # for backoff
-    stop: str | None = None  # the reason to stop the whole run, when this end calls for it
-    status: int | None = None  # the run's exit status, when this end decides it
+def stopped_words(p: Proc, code: int, now: float) -> str:
+    """How an instance zmqrun stopped ended: `stopped (exit 0, 0.12s after SIGINT)`."""
+    assert p.stop_at is not None
+    sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
+    how = "stopped by hand" if p.by_hand else "stopped"
+    return f"{how} ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"
 
 
-def judge(p: Proc, code: int, now: float, stopping: bool, options: Options, status_decided: bool,
-          siblings: Sequence[Proc]) -> Verdict:  # fmt: skip
-    if p.respawn and not stopping:
-        return Verdict("respawn")
-    if p.stop_at is not None:
-        return Verdict("stopped", how_stopped(p, code, now))
-    decision = decide(p.inst.node.restart, code, p.restarts, now)
-    if decision.restart and not stopping:
-        return Verdict("backoff", delay=decision.delay)
-    ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
-    failed = code != 0 or decision.gave_up
+def record_final(p: Proc, code: int, decision: Decision) -> None:
+    """An exit that is not followed by a restart: the instance has ended, failed if non-zero or given up."""
+    p.state = "exited"
+    p.failed = code != 0 or decision.gave_up
+    p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
+
+
+def ends_run(
+    p: Proc, code: int, options: Options, siblings: Sequence[Proc], decided: bool
+) -> tuple[int | None, str] | None:
+    """Whether this final exit ends the run: (status to exit with or None, reason), or None."""
     name = p.inst.node.name
-    if options.exit_code_from == name and not status_decided:
-        return Verdict("final", ended, failed, stop=f"{name} exited (--exit-code-from)",
-                       status=code if code >= 0 else 128 - code)  # fmt: skip
-    if p.inst.node.exit_on_end and all(q is p or q.state in ("exited", "failed") for q in siblings):
-        return Verdict("final", ended, failed, stop=f"{name} ended (exit_on_end)")
-    return Verdict("final", ended, failed)
+    if options.exit_code_from == name and not decided:
+        return (code if code >= 0 else 128 - code), f"{name} exited (--exit-code-from)"
+    if p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in siblings):
+        return None, f"{name} ended (exit_on_end)"
+    return None

@@ -4,60 +4,75 @@ asked by the supervisor."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from orchestrator.run.state import Proc
 
 
 def condition_met(procs: Sequence[Proc], cond: str) -> bool | None:
     """Whether every instance of a dependency meets `cond`: True when met, False when it never
-    can be, None while undecided."""
+    can be (see `never_met`), None while undecided."""
     if cond == "process_started":
         met = all(p.spawned for p in procs)
     elif cond == "process_completed_successfully":
         met = all(p.state == "exited" and p.code == 0 for p in procs)
     else:
-        met = all(p.state == "ready" or (p.state == "exited" and p.code == 0) for p in procs)
+        met = all(p.was_ready or (p.state == "exited" and p.code == 0) for p in procs)
     if met:
         return True
-    return False if any(p.state in ("failed", "skipped") for p in procs) else None
+    return False if never_met(procs, cond) else None
 
 
-def may_start(p: Proc, waits: Sequence[tuple[str, str]], by_node: dict[str, list[Proc]]) -> bool | str | None:
-    """Whether a waiting instance may start: True, None to keep waiting, or the name of a
-    dependency that never can let it. An ordering-only wait (not a depends_on) lapses for a
-    peer left idle (not in a subset run) or stopped by hand."""
-    hard = {d for d, _ in p.inst.node.depends_on}
-    verdict: bool | None = True
-    for d, c in waits:
-        procs = by_node[d] if d in hard else [q for q in by_node[d] if q.state != "idle" and not q.by_hand]
-        met = condition_met(procs, c) if procs else True
-        if met is False:
-            return d
-        if met is None:
-            verdict = None
-    return verdict
+_WANTED = {
+    "process_started": "before it started",
+    "process_completed_successfully": "instead of completing successfully",
+}
 
 
-def run_over(procs: Sequence[Proc], stopping: bool) -> bool:
-    """Nothing alive, and nothing left to start: waiting, in backoff, or stopped by hand (which
-    keeps a run up to be started again) unless the run is stopping."""
-    if any(p.alive for p in procs):
-        return False
-    return stopping or not any(p.state in ("waiting", "backoff") or p.by_hand for p in procs)
-
-
-def wake_times(procs: Sequence[Proc], now: float, poll_every: float, stopping: bool) -> list[float]:
-    """When the loop must look at the instances again: port polls, ready timeouts, backoffs."""
-    times = []
+def never_met(procs: Sequence[Proc], cond: str) -> str | None:
+    """Why `cond` can never be met, naming the instance that made it so ("sink.1 exited 1
+    before it was ready"); None while it still can be. An instance in backoff will restart, so it
+    is still waited for; one that ended for good (failed, gave up, skipped) is not."""
     for p in procs:
+        if p.state in ("failed", "skipped"):
+            return f"{p.label} {p.ended or 'did not start'}"
+        if p.state != "exited" or p.stop_at is not None:
+            continue  # still running, in backoff, or stopped by us (the run is stopping anyway)
+        if cond == "process_started" or (cond != "process_completed_successfully" and p.was_ready):
+            continue
+        if cond != "process_completed_successfully" and p.code == 0:
+            continue
+        how = f"exited {p.code}" if p.code is not None and p.code >= 0 else p.ended
+        gave_up = f" (gave up after {len(p.restarts)} restarts)" if p.restarts else ""
+        return f"{p.label} {how} {_WANTED.get(cond, 'before it was ready')}{gave_up}"
+    return None
+
+
+def may_start(waits: Sequence[tuple[str, str]], by_node: Mapping[str, Sequence[Proc]],
+              hard: Collection[str] | None = None) -> bool | str | None:  # fmt: skip
+    """Whether a waiting node may start: True, None while it must wait, or why it never can.
+    Given its `hard` waits (depends_on), an ordering-only wait counts only the peer's instances
+    that take part: not idle (left out of a subset run) and not stopped by hand."""
+    if hard is not None:
+        by_node = {d: [q for q in by_node[d] if d in hard or (q.state != "idle" and not q.by_hand)] for d, _ in waits}
+    met = [condition_met(by_node[d], c) if by_node[d] else True for d, c in waits]
+    for (d, c), m in zip(waits, met):
+        if m is False:
+            return never_met(by_node[d], c) or f"{d} can no longer meet {c}"
+    return True if all(m is True for m in met) else None
+
+
+def proc_deadlines(procs: Sequence[Proc], now: float, poll_every: float, stopping: bool) -> list[float]:
+    """When the loop must look at the instances again: a ports poll, a readiness timeout, a backoff's end."""
+    deadlines = []
+    for p in procs:
+        if p.state == "running" and p.inst.node.ready.when == "ports":
+            deadlines.append(now + poll_every)
         if p.state == "running":
-            times.append(p.started + p.inst.node.ready.timeout)
-            if p.inst.node.ready.when == "ports":
-                times.append(now + poll_every)
-        elif p.state == "backoff" and not stopping:
-            times.append(p.backoff_until)
-    return times
+            deadlines.append(p.started + p.inst.node.ready.timeout)
+        if p.state == "backoff" and not stopping:
+            deadlines.append(p.backoff_until)
+    return deadlines
 
 
 def ports_ready(procs: Sequence[Proc], listening: set[int]) -> list[tuple[Proc, str]]:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
+from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
-from orchestrator.run.ports import PortAllocator, listener_holders
-from orchestrator.run.runs import CONTROL
+from orchestrator.run.ports import PortAllocator, port_users
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
@@ -26,24 +26,36 @@ def new_run_id() -> str:
 
 
 def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
+    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
+    if not rundir:
+        return
+    for top, dirs, files in os.walk(rundir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:
+                pass
     try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
         os.rmdir(rundir)
     except OSError:
         pass
 
 
+def fixed_ports(topology: Topology) -> tuple[int, ...]:
+    return tuple(s.port for n in topology.nodes for s in n.sockets if s.port is not None)
+
+
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
-    from orchestrator.run.runs import rundir_of
-
     run_id = run_id or new_run_id()
-    rundir = rundir_of(run_id)
+    rundir = runs.rundir_of(run_id)
     os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
-    fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
-    allocator = PortAllocator(*topology.port_range, reserved=fixed)
+    allocator = PortAllocator(*topology.port_range, reserved=fixed_ports(topology))
     return make_plan(topology, run_id, allocator, rundir), rundir
 
 
@@ -54,19 +66,21 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one.
     The run holds its lock and serves its control socket for as long as it lasts."""
     from orchestrator.run.expect import Expectations
-    from orchestrator.run.runs import RunLock
     from orchestrator.run.state import Options
     from orchestrator.run.supervisor import Supervisor
-    from orchestrator.view.report import print_outcome
+    from orchestrator.view.report import print_outcome, security_summary
 
     plan, rundir = plan_for(topology, run_id)
-    lock = None
+    claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology), topology.name)  # alive until released
     try:
-        lock = RunLock(rundir, plan.run_id, topology.name, topology.file)
-        info = {"run_id": plan.run_id, "name": topology.name, "topology": os.path.abspath(topology.file),
-                "pid": os.getpid()}  # fmt: skip
+        contested = claim.contested()  # a run started at the same moment, before either bound its ports
+        if contested:
+            raise TopologyError([Problem(topology.file, 0, "", f"fixed port {port} is claimed by the live {other.describe()}, "
+                                         "started just before this one; nothing was started")
+                                 for port, other in contested])  # fmt: skip
+        info = {"run_id": plan.run_id, "name": topology.name, "topology": claim.info.topology, "pid": os.getpid()}
         chosen = frozenset(subset(plan, only, with_peers)) if only else None
-        options = (options or Options())._replace(control=os.path.join(rundir, CONTROL), only=chosen)
+        options = (options or Options())._replace(control=claim.info.control, only=chosen)
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
             from orchestrator.view.status import LivePrinter
@@ -79,6 +93,14 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        for conflict in plan.conflicts:
+            printer.note(conflict, "yellow")
+        if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                printer.note(warning, "bold yellow")
+            printer.note(security_summary(plan))
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch, info=info).run()
             print_outcome(outcome, printer)
@@ -86,9 +108,8 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             printer.close()
         return outcome, observer
     finally:
-        remove_rundir(rundir)  # the lock file too: a run directory never outlives its run
-        if lock is not None:
-            lock.release()
+        remove_rundir(rundir)
+        claim.release()
 
 
 def subset(plan: Plan, words: Sequence[str], with_peers: bool) -> list[str]:
@@ -97,14 +118,12 @@ def subset(plan: Plan, words: Sequence[str], with_peers: bool) -> list[str]:
     from orchestrator.run.targets import select
     from orchestrator.topology.validate import peers
 
-    labels = [i.label for i in plan.instances]
-    chosen = select(labels, words)
+    chosen = select([i.label for i in plan.instances], words)
     topology = plan.topology
     todo = list(dict.fromkeys(label.rpartition(".")[0] for label in chosen))
     needed: set[str] = set()
     while todo:
-        name = todo.pop()
-        node = topology.node(name)
+        node = topology.node(todo.pop())
         assert node is not None
         more = [dep for dep, _ in node.depends_on]
         if with_peers:
@@ -128,7 +147,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=listener_holders, env_files=args.env_file)
+    topology = load_topology(args.file, holder_of=port_users, env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")
@@ -140,8 +159,8 @@ def run_file(args: argparse.Namespace) -> int:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)
     color = use_color(flag=args.color)
     if args.watch is None:
-        outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
-                             timeout, args.log_dir, args.json, live, None, args.run_id, args.nodes, args.with_peers)  # fmt: skip
+        outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options, timeout, args.log_dir,
+                             args.json, live, None, args.run_id, args.nodes, args.with_peers)  # fmt: skip
         return outcome.status
     from orchestrator.run.watch import Session
 

@@ -27,13 +27,12 @@ class Proc:
 
     __slots__ = (
         "backoff_until",
+        "by_hand",
         "code",
         "ended",
         "failed",
         "inst",
-        "by_hand",
         "manual_restarts",
-        "starts",
         "ready_rx",
         "respawn",
         "restarts",
@@ -41,9 +40,12 @@ class Proc:
         "splitter",
         "stage",
         "started",
+        "starts",
         "state",
         "stdin_left",
+        "status_buf",
         "stop_at",
+        "was_ready",
     )  # fmt: skip
 
     def __init__(self, inst: Instance, selected: bool = True):
@@ -60,12 +62,13 @@ class Proc:
         self.ended = "" if selected else "not started (not selected)"
         self.failed = False
         self.stdin_left = b""
-        ready = inst.node.ready
-        self.ready_rx = re.compile(ready.log) if ready.when == "log" and ready.log else None
+        self.status_buf = b""  # a partial line from the helper's pipe
+        self.ready_rx: re.Pattern[str] | None = None
+        self.was_ready = False  # ready in this incarnation (stays true after it ends)
+        self.respawn = False  # stopped on purpose, to be started again at once (a restart)
         self.starts = 0  # incarnations so far: a control client sees a restart happen by it
         self.by_hand = False  # stopped through the control socket: neither restarted nor a failure
         self.manual_restarts = 0  # restarts asked for (by hand, or by --watch), not by policy
-        self.respawn = False  # stopped on purpose, to be started again at once (a restart)
 
     @property
     def alive(self) -> bool:
@@ -88,6 +91,15 @@ class Outcome(NamedTuple):
     reason: str
     procs: list[Proc]
     leftovers: list[str] = []
+    signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if one did
+
+
+def all_done(procs: list[Proc], stopping: bool) -> bool:
+    """The loop ends when no node lives and none will start or restart (or the run is stopping)."""
+    if any(p.alive for p in procs):
+        return False
+    # An instance stopped by hand keeps the run up, to be started again.
+    return stopping or not any(p.state in ("waiting", "backoff") or p.by_hand for p in procs)
 
 
 def describe_code(code: int) -> str:
@@ -100,9 +112,18 @@ def describe_code(code: int) -> str:
 
 
 def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | None, stopping: str | None,
-                   leftovers: list[str]) -> Outcome:  # fmt: skip
+                   leftovers: list[str], late: tuple[bool, str] | None = None) -> Outcome:  # fmt: skip
     """How the run ended: a signal beats a decided status, which beats failed nodes; a success
-    that left a port held becomes status 4."""
+    that left a port held becomes status 4. `late` is the expect block's verdict at the end,
+    when it did not decide the run itself: a failed one is named after whatever ended the run
+    and turns a success into status 1."""
+    if late is not None:
+        ok, message = late
+        if not ok:
+            status = status or 1
+            stopping = f"{stopping}; expectation failed: {message}" if stopping else f"expectation failed: {message}"
+        elif status is None:
+            status, stopping = 0, stopping or f"expectations met: {message}"
     failed = [p.label for p in procs if p.failed]
     if signal_status is not None:
         code, reason = signal_status, stopping or "interrupted"
@@ -114,4 +135,4 @@ def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | N
         code, reason = 0, stopping or "every node finished"
     if leftovers and code == 0:
         code = 4
-    return Outcome(code, reason, procs, leftovers)
+    return Outcome(code, reason, procs, leftovers, signal_status - 128 if signal_status is not None else None)

@@ -1,6 +1,7 @@
-"""The stop sequence: waves that follow the data (senders first, each wave given DRAIN before the
-next), then per node its stop signal, SIGTERM at half its grace, SIGKILL of its whole tree at
-the end of it; every step logged with its reason. Called only from the supervisor's loop."""
+"""The stop sequence: waves that follow the data (senders first, each wave given a share of one
+WAVES_BUDGET before the next, so depth shapes only the first second of a stop, never its total),
+then per node its stop signal, SIGTERM at half its grace, SIGKILL of its whole tree at the end of
+it; every step logged with its reason. Called only from the supervisor's loop."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import signal
 from collections.abc import Sequence
 
 from orchestrator.run import process
-from orchestrator.run.state import Proc, describe_code
+from orchestrator.run.state import Proc
 from orchestrator.view.printer import Printer
 
-DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
+DRAIN = 0.5  # at most this long a stop wave waits for its nodes before the next wave is signalled
+WAVES_BUDGET = 1.0  # every wave is signalled within this long of the stop, however deep the topology
 UNKILLABLE = 2.0  # after SIGKILL, how long before a node is reported rather than waited for
 
 
@@ -22,7 +24,8 @@ class Stopper:
         self.waves = [set(w) for w in reversed(start_waves)]  # the reverse of start order
         self.wave = 0
         self.wave_at = 0.0
-        self.begun = False
+        self.drain = min(DRAIN, WAVES_BUDGET / max(1, len(self.waves) - 1))
+        self.begun = False  # waves only once the whole run stops; single stops need none
 
     def begin(self, now: float) -> None:
         self.begun = True
@@ -30,7 +33,7 @@ class Stopper:
         self._signal_wave(now)
 
     def stop_one(self, p: Proc, now: float) -> None:
-        """One instance stopped by hand, with the same sequence as in a whole-run stop."""
+        """One instance stopped alone (by hand, or to restart it), with the same sequence."""
         assert p.spawned is not None
         p.stop_at, p.stage = now, 1
         process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
@@ -42,17 +45,18 @@ class Stopper:
                 g = p.inst.node.grace
                 deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + UNKILLABLE))
         if self.begun and self.wave < len(self.waves):
-            deadlines.append(self.wave_at + DRAIN)
+            deadlines.append(self.wave_at + self.drain)
         return min(deadlines)
 
     def tick(self, now: float) -> None:
         self.escalate(now)
         while self.begun and self.wave < len(self.waves):
             busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
-            if busy and now - self.wave_at < DRAIN:
+            if busy and now < self.wave_at + self.drain:  # the same sum as next_deadline: no float gap
                 return
             self.wave += 1
-            self.wave_at = now
+            # A wave that timed out hands on at its deadline, not at whenever the loop woke: no drift.
+            self.wave_at = self.wave_at + self.drain if busy else now
             self._signal_wave(now)
 
     def escalate(self, now: float) -> None:
@@ -95,14 +99,6 @@ class Stopper:
             # Unkillable for now (uninterruptible sleep): report it rather than hang the stop.
             self.out.note(f"{p.label} (pid {p.spawned.pid}) survived SIGKILL for {UNKILLABLE:g}s; giving up on it", "bold red")
             p.code, p.state, p.failed, p.ended = -9, "exited", True, "could not be killed"
-
-
-def how_stopped(p: Proc, code: int, now: float) -> str:
-    """How an instance's stop ended: by which signal, how long after it."""
-    assert p.stop_at is not None
-    sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-    how = "stopped by hand" if p.by_hand else "stopped"
-    return f"{how} ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"
 
 
 def kill_tree(p: Proc) -> None:

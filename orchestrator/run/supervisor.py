@@ -4,6 +4,7 @@ handlers only write to a wakeup pipe."""
 
 from __future__ import annotations
 
+import re
 import selectors
 import signal
 import time
@@ -12,16 +13,18 @@ from typing import Any
 
 from orchestrator.control.server import ControlServer
 from orchestrator.run import cleanup, process
-from orchestrator.run.guardian import Guardian
+from orchestrator.run.containment import Containment
+from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.handle import Handle
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import may_start, not_ready, ports_ready, run_over, wake_times, waiting_notes
-from orchestrator.run.exits import judge
+from orchestrator.run.readiness import may_start, ports_ready, proc_deadlines, ready_what, waiting_notes
+from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
-from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
+from orchestrator.run.state import Observer, Options, Outcome, Proc, all_done, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
+from orchestrator.security import handshake, store
 from orchestrator.view.printer import Printer
 
 
@@ -36,6 +39,9 @@ class Supervisor:
         self.clock = clock
         only = self.options.only  # a subset run: the others stay idle, to be started by hand
         self.procs = [Proc(i, only is None or i.label in only) for i in plan.instances]
+        for p in self.procs:
+            if p.inst.node.ready.when == "log" and p.inst.node.ready.log:
+                p.ready_rx = re.compile(p.inst.node.ready.log)
         self.by_node: dict[str, list[Proc]] = {}
         for p in self.procs:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
@@ -45,15 +51,16 @@ class Supervisor:
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
+        self.decided = False  # the observer gave its verdict during the run
         self.poll_every = 0.005
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
-        self.info = info or {"run_id": plan.run_id}  # what the control socket says about this run
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.watch = watch  # has fd and handle(supervisor): --watch, or None
+        self.info = info or {"run_id": plan.run_id}  # what the control socket says about this run
         self.control: ControlServer | None = None
         self.requests = Handle(self, self.info)  # what --watch and the control socket may ask
-        self.watch = watch  # has fd and handle(supervisor): --watch, or None
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -65,13 +72,15 @@ class Supervisor:
                 self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-            guardian = Guardian(self.plan.run_id)
-            self.baseline.add(guardian.pid)
+            self.contained = Containment(self.plan.run_id, self.plan.rundir)
+            self.baseline.add(self.contained.pid)
             try:
+                if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
+                    store.write(self.plan.keys)
                 if self.options.control:
                     self._serve_control(self.options.control)
                 self.start_eligible()
-                while not self._finished():
+                while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
                     for key, mask in self.sel.select(timeout):
@@ -98,7 +107,7 @@ class Supervisor:
             finally:
                 if self.control is not None:
                     self.control.close()
-                guardian.release()
+                self.contained.close()
                 self.sel.close()
 
     def _serve_control(self, path: str) -> None:
@@ -108,7 +117,8 @@ class Supervisor:
             self.out.note(f"no control socket ({path}: {exc.strerror or exc}); zmqrun ps/logs/stop cannot reach this run", "yellow")
 
     def _next_deadline(self, now: float) -> float:
-        deadlines = [now + 1.0, *wake_times(self.procs, now, self.poll_every, bool(self.stopping))]
+        deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
+        deadlines += proc_deadlines(self.procs, now, self.poll_every, bool(self.stopping))
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -116,9 +126,6 @@ class Supervisor:
         if self.view is not None:
             deadlines.append(self.next_view)
         return min(deadlines)
-
-    def _finished(self) -> bool:
-        return run_over(self.procs, bool(self.stopping))
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -141,6 +148,8 @@ class Supervisor:
         self.begin_stop(reason)
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
+        if self.plan.keys is not None:  # before any output or the expect block sees them
+            lines = self.plan.keys.redact(p.label, lines)
         self.out.lines(p.label, lines)
         if self.control is not None:
             self.control.lines(p.label, lines)
@@ -152,8 +161,13 @@ class Supervisor:
                 self.observer.line(p.inst.node.name, line)
 
     def _on_ready_pipe(self, p: Proc) -> None:
-        if self.pipes.read_ready(p):
-            self._mark_ready(p, "the helper said so")
+        """The helper's lines: `ready`, and reports of refused handshakes (untrusted: checked)."""
+        for line in self.pipes.read_ready(p):
+            if line == "ready":
+                if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self._mark_ready(p, "the helper said so")
+            elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
+                self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _poll_children(self) -> None:
         known = set()
@@ -175,13 +189,16 @@ class Supervisor:
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            verdict = may_start(p, self.plan.after.get(p.inst.node.name, ()), self.by_node)
-            if isinstance(verdict, str):
-                blocker = verdict
-                p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
-                self.out.note(f"{p.label} will not start: {blocker} failed before it was ready", "red")
-                continue
-            if verdict is True:
+            hard = {d for d, _ in p.inst.node.depends_on}
+            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node, hard)
+            if isinstance(go, str):
+                why = go
+                p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
+                self.out.note(f"{p.label} cannot start: {why}", "bold red")
+                self.status = self.status if self.status is not None else 1
+                self.begin_stop(f"{p.label} cannot start: {why}")
+                return
+            if go is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
             self.begin_stop("a node failed (--abort-on-failure)")
@@ -191,7 +208,7 @@ class Supervisor:
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
             self.pipes.release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
@@ -199,15 +216,16 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        p.starts += 1
+        p.was_ready, p.starts = False, p.starts + 1
         self.pipes.attach(p)
+        self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
         if node.ready.when == "started":
             self._mark_ready(p, "")
 
     def _mark_ready(self, p: Proc, why: str) -> None:
-        p.state = "ready"
+        p.state, p.was_ready = "ready", True
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self.start_eligible()
@@ -219,28 +237,30 @@ class Supervisor:
         if p.spawned and p.spawned.out_fd >= 0:
             self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
-        v = judge(p, code, now, bool(self.stopping), self.options, self.status is not None, self.by_node[p.inst.node.name])
-        if v.action == "respawn":  # a restart: this exit was asked for; start it again now
+        stopped = p.stop_at is not None
+        if p.respawn and not self.stopping:  # a restart: this exit was asked for; start it again now
             p.respawn, p.stop_at, p.failed = False, None, False
             p.manual_restarts += 1
             self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
             self._spawn(p)
             return
-        if self.observer and v.action != "backoff":  # only a final exit counts, not one followed by a restart
-            self.observer.exited(p.inst.node.name, p.inst.replica, code, v.action == "stopped")
-        if v.action == "backoff":
-            p.state, p.backoff_until = "backoff", now + v.delay
-            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {v.delay:.1f}s", "yellow")
+        if self.observer and stopped:
+            self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
+        if stopped:
+            p.state, p.ended = "exited", stopped_words(p, code, now)
             return
-        if v.action == "stopped":  # a failure found before the stop (never ready) stays one
-            p.state, p.ended = "exited", v.ended
+        decision = decide(p.inst.node.restart, code, p.restarts, now)
+        if decision.restart and not self.stopping:
+            p.state, p.backoff_until, p.was_ready = "backoff", now + decision.delay, False
+            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
             return
-        p.state, p.failed, p.ended = "exited", v.failed, v.ended
+        if self.observer:  # only a final exit counts; one followed by a restart does not
+            self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
+        record_final(p, code, decision)
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
-        if v.status is not None:
-            self.status = v.status
-        if v.stop:
-            self.begin_stop(v.stop)
+        if (end := ends_run(p, code, self.options, self.by_node[p.inst.node.name], self.status is not None)) is not None:
+            self.status = end[0] if end[0] is not None else self.status
+            self.begin_stop(end[1])
         if p.failed:
             self._after_failure(p)
         self.start_eligible()
@@ -253,6 +273,7 @@ class Supervisor:
 
     def _tick(self) -> None:
         now = self.clock()
+        self.contained.track(now, self.baseline)
         if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
@@ -260,14 +281,15 @@ class Supervisor:
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
-                self.out.note(f"{p.label} {not_ready(p)}", "bold red")
+                self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
+                              f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
                 self.status = self.status if self.status is not None else 1
                 self.begin_stop(f"{p.label} never became ready")
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
-            self.stopper.tick(now)
+            self.stopper.tick(now)  # also single stops: by hand, or to restart
         if self.control is not None:
             self.control.tick(now)
         if self.observer and not self.stopping:
@@ -288,6 +310,7 @@ class Supervisor:
 
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
+        self.decided = True
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self.begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
@@ -308,14 +331,12 @@ class Supervisor:
     # ---- the end --------------------------------------------------------------------------
 
     def _finish(self) -> Outcome:
-        if self.observer and self.status is None:
-            verdict = self.observer.verdict(self.clock(), finished=True)
-            if verdict is not None:
-                self._decide(verdict)
+        # Whatever ended the run, every expectation not met is still named (state.decide_outcome).
+        late = self.observer.verdict(self.clock(), finished=True) if self.observer and not self.decided else None
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
             if p.spawned:
                 self.pipes.release(p)
         if self.view is not None:
             self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
-        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers)
+        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers, late)

@@ -51,6 +51,7 @@ class Socket(NamedTuple):
     host: str = "127.0.0.1"
     transport: str = "tcp"
     line: int = 0
+    security: str | None = None  # "curve" or "none" for this edge; None follows the topology (or the binder)
 
 
 class Restart(NamedTuple):
@@ -84,6 +85,7 @@ class Node(NamedTuple):
     stdin: str | tuple[str, ...] | None = None  # None: /dev/null; "inherit"; or lines to feed
     exit_on_end: bool = False
     line: int = 0
+    image: str | None = None  # container image for `zmqrun export`; None: the topology's default
 
     def socket(self, name: str) -> Socket | None:
         return next((s for s in self.sockets if s.name == name), None)
@@ -110,6 +112,8 @@ class Topology(NamedTuple):
     nodes: tuple[Node, ...] = ()
     port_range: tuple[int, int] = (20000, 29999)
     expect: Expect | None = None
+    image: str | None = None  # default container image for `zmqrun export`
+    security: str = "none"  # the default for every edge: "none" (ZMTP NULL) or "curve"
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.name == name), None)

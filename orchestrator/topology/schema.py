@@ -10,10 +10,12 @@ from orchestrator.topology.model import DEVICES, SOCKET_TYPES
 from orchestrator.topology.parse import (
     CONDITIONS,
     EXPECT_KEYS,
+    IMAGE,
     MAX_REPLICAS,
     NODE_KEYS,
     READY_KEYS,
     RESTART_KEYS,
+    SECURITY,
     SOCKET_KEYS,
     STOP_SIGNALS,
     TOP_KEYS,
@@ -28,6 +30,8 @@ DURATION: dict[str, Any] = {
 }
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
+IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
+             "description": "container image for `zmqrun export` (a node's own wins over the top-level default)"}
 NODE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SOCKET_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
 TARGET = r"^([A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_]*|tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$"
@@ -57,6 +61,8 @@ def schema() -> dict[str, Any]:
                                   {"type": "array", "items": {"type": "string", "pattern": TARGET}, "minItems": 1}]},
             "host": {"type": "string"},
             "transport": {"enum": ["tcp", "ipc"]},
+            "security": {"description": "curve: this edge is encrypted and authenticated; none: plain (exempt)",
+                         "enum": list(SECURITY)},
         },
         SOCKET_KEYS,
         required=["type"],
@@ -102,6 +108,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
+            "image": IMAGE_REF,
         },
         NODE_KEYS,
         anyOf=[{"required": ["run"], "not": {"required": ["device"]}},
@@ -130,6 +137,9 @@ def schema() -> dict[str, Any]:
                 "grace": DURATION,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
+                "image": IMAGE_REF,
+                "security": {"description": "default for every edge: curve (keys made per run) or none",
+                             "enum": list(SECURITY)},
             },
             TOP_KEYS,
             anyOf=[{"required": ["nodes"]}, {"required": ["include"]}],
