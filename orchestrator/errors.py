@@ -51,6 +51,12 @@ class PortError(ZmqrunError):
     status = ExitStatus.PORTS
 
 
+class PortRangeError(ZmqrunError):
+    """No free port is left in the topology's range for automatic ports; nothing was started."""
+
+    status = ExitStatus.INVALID
+
+
 class SecurityError(ZmqrunError):
     """A key file or key directory that must not be trusted (readable by others, not ours, malformed)."""
 
