@@ -1,6 +1,6 @@
 """Run every benchmark and write BENCHMARKS.md. Usage (from the repository root):
 
-    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only idle|dataplane]
+    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only relay,idle,dataplane]
 
 Every figure is a ratio against a baseline measured in the same run; each cell is the median
 of --reps runs with min and max. honcho is installed on first use into benchmarks/.work/."""
@@ -315,7 +315,25 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def idle_section(reps: int) -> list[str]:
+SECTIONS = ("relay", "idle", "dataplane")  # the sections --only can re-run on their own
+
+
+def relay_section(args: argparse.Namespace) -> list[str]:
+    md = ["## 3. Log relay", "", f"Each node prints {args.lines:,} lines of about 60 bytes as fast as it can. Baseline: "
+          "the same nodes writing straight to files (bash `&`, `> file`). zmqrun runs with colour prefixes on "
+          "(`--color`), stdout to a file; every line is verified present, whole (checksum) and in per-node order.", "",
+          "| nodes | straight to file | zmqrun | zmqrun / file | target | honcho | honcho / zmqrun | zmqrun peak RSS |",
+          "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for nodes in (1, 4):
+        print(f"relay nodes={nodes}", flush=True)
+        r = relay(nodes, args.lines, args.reps, honcho=True)
+        f, z, h = (statistics.median(r[k]) for k in ("file", "zmqrun", "honcho"))
+        md.append(f"| {nodes} | {cell(r['file'])} | {cell(r['zmqrun'])} | {z / f:.2f}x | ≤ 1.2x: {verdict(z / f <= 1.2)} "
+                  f"| {cell(r['honcho'])} | {h / z:.1f}x | {max(r['zmqrun_peak_mb']):.0f} MB |")  # fmt: skip
+    return md + [""]
+
+
+def idle_section(args: argparse.Namespace) -> list[str]:
     md = ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
           "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian. "
           "In the last row each node also dials the next one's PUB with a SUB (16 quiet tcp edges), which zmqrun "
@@ -323,14 +341,13 @@ def idle_section(reps: int) -> list[str]:
           "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
     for la in (Honcho(WORK), Zmqrun(WORK), Zmqrun(WORK, edges=True)):
         print(f"idle {la.name}", flush=True)
-        runs = [idle(la, 16, 10.0) for _ in range(max(1, reps // 2))]
+        runs = [idle(la, 16, 10.0) for _ in range(max(1, args.reps // 2))]
         cpu_ms = [u * 1000 for u, _, _ in runs]
         mem = [m for _, m, _ in runs]
         target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
                   if la.name.startswith("zmqrun") else "")  # fmt: skip
         md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
-    md.append("")
-    return md
+    return md + [""]
 
 
 def dataplane_section(reps: int) -> list[str]:
@@ -377,18 +394,25 @@ def main() -> int:
     ap.add_argument("--sizes", default="4,16,64,200")
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--only", choices=["dataplane", "idle"], help="re-measure one section and replace it in --out")
+    ap.add_argument("--only", metavar="SECTIONS", help="comma-separated subset of: " + ", ".join(SECTIONS) +
+                    "; their sections of --out are replaced, the rest of it is kept")  # fmt: skip
     args = ap.parse_args()
     if args.only:
-        if args.only == "idle":
-            WORK.mkdir(exist_ok=True)
-            honcho_bin(WORK)
-        section = dataplane_section(max(args.reps, 9)) if args.only == "dataplane" else idle_section(args.reps)
-        section.insert(2, f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `benchmarks/run.py --only {args.only}`; "
-                       "the other sections come from the full run dated above.\n")  # fmt: skip
+        only = args.only.split(",")
+        if set(only) - set(SECTIONS):
+            ap.error(f"--only: unknown {', '.join(sorted(set(only) - set(SECTIONS)))}; known: {', '.join(SECTIONS)}")
+        WORK.mkdir(exist_ok=True)
+        honcho_bin(WORK)
         out = Path(args.out)
-        out.write_text(replace_section(out.read_text(), section))
-        print(f"wrote {section[0].lstrip('# ')} to {args.out}")
+        text = out.read_text()
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        for name in only:
+            section = {"relay": relay_section, "idle": idle_section}[name](args) if name != "dataplane" else dataplane_section(max(args.reps, 9))
+            section.insert(2, f"Measured {stamp} by `benchmarks/run.py --only {name}`; the other sections come from "
+                           "the full run dated above.\n")  # fmt: skip
+            text = replace_section(text, section)
+        out.write_text(text)
+        print(f"updated {args.out}: {', '.join(only)}")
         return 0
     WORK.mkdir(exist_ok=True)
     honcho_bin(WORK)
@@ -447,20 +471,8 @@ def main() -> int:
         md.append(f"| {n} | {cell(t)} | ≤ 1.5 s: {verdict(statistics.median(t) <= 1.5)} |")
     md.append("")
 
-    md += ["## 3. Log relay", "", f"Each node prints {args.lines:,} lines of about 60 bytes as fast as it can. Baseline: "
-           "the same nodes writing straight to files (bash `&`, `> file`). zmqrun runs with colour prefixes on "
-           "(`--color`), stdout to a file; every line is verified present, whole (checksum) and in per-node order.", "",
-           "| nodes | straight to file | zmqrun | zmqrun / file | target | honcho | honcho / zmqrun | zmqrun peak RSS |",
-           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for nodes in (1, 4):
-        print(f"relay nodes={nodes}", flush=True)
-        r = relay(nodes, args.lines, args.reps, honcho=True)
-        f, z, h = (statistics.median(r[k]) for k in ("file", "zmqrun", "honcho"))
-        md.append(f"| {nodes} | {cell(r['file'])} | {cell(r['zmqrun'])} | {z / f:.2f}x | ≤ 1.2x: {verdict(z / f <= 1.2)} "
-                  f"| {cell(r['honcho'])} | {h / z:.1f}x | {max(r['zmqrun_peak_mb']):.0f} MB |")  # fmt: skip
-    md.append("")
-
-    md += idle_section(args.reps)
+    md += relay_section(args)
+    md += idle_section(args)
 
     md += dataplane_section(max(args.reps, 9))
     out = Path(args.out)

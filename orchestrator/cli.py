@@ -11,7 +11,8 @@ from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 from orchestrator.view.printer import to_devnull
 from orchestrator.view.text import one_line
 
-COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete", "export")
+COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete",
+            "export", "ls", "ps", "logs", "stop", "start", "restart")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a topology (the default: `zmqrun FILE` is `zmqrun run FILE`)")
     run.add_argument("file")
+    run.add_argument("nodes", nargs="*", metavar="NODE", help="start only these nodes (NODE or NODE.N) and what they need")
+    run.add_argument("--with-peers", action="store_true", help="with NODE...: also start the binders they connect to")
+    run.add_argument("--run-id", type=_run_id, help="use this run id (scripts and the Python API choose their own)")
     _env_flag(run)
     _output_flags(run)
     run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
@@ -74,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", metavar="FILE|-", help="write to FILE (default: stdout)")
     comp.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
     _env_flag(comp)
+    _control_commands(sub)
     return p
 
 
@@ -89,6 +94,36 @@ def _version() -> str:
 def _env_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env-file", metavar="PATH", action="append", default=[],
                    help="variables for ${VAR} (repeatable; replaces the .env beside the topology)")  # fmt: skip
+
+
+def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ls = sub.add_parser("ls", help="the runs alive for this user")
+    ps = sub.add_parser("ps", help="one row per instance of a live run")
+    ps.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
+    logs = sub.add_parser("logs", help="recent output of a live run's instances, from memory")
+    logs.add_argument("words", nargs="*", metavar="[RUN] [NODE[.N]...]")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the run ends")
+    logs.add_argument("--tail", type=int, metavar="N", help="only the last N lines of each instance")
+    logs.add_argument("--since", metavar="DURATION", help="only lines from the last DURATION (30s, 5m)")
+    color = logs.add_mutually_exclusive_group()
+    color.add_argument("--no-color", dest="color", action="store_false", default=None)
+    color.add_argument("--color", dest="color", action="store_true")
+    for name, what in (("stop", "stop instances with their stop sequence; no NODE: the whole run, as Ctrl-C"),
+                       ("start", "start instances (and wait until they are ready)"),
+                       ("restart", "stop then start instances (and wait until they are ready)")):  # fmt: skip
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("run", metavar="RUN", help="run id (or prefix), topology file or name")
+        cmd.add_argument("targets", nargs="*" if name == "stop" else "+", metavar="NODE[.N]")
+    for cmd in (ls, ps, logs, *(sub.choices[n] for n in ("stop", "start", "restart"))):
+        cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+
+
+def _run_id(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", value):
+        raise argparse.ArgumentTypeError("a run id is 1 to 40 of a-z, 0-9 and '-'")
+    return value
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -178,6 +213,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from orchestrator.commands.free import free
 
         return free(args.ports, args.force)
+    if args.command in ("ls", "ps", "logs", "stop", "start", "restart"):
+        return _control(args)
     if args.command == "test":
         from orchestrator.commands.smoke import run_all
         from orchestrator.run.runner import cli_duration
@@ -185,6 +222,23 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose, args.env_file)
     parser.error(f"unknown command {args.command}")
     return ExitStatus.INVALID
+
+
+def _control(args: argparse.Namespace) -> int:
+    from orchestrator.commands import control
+
+    if args.command == "ls":
+        return control.ls(args.json)
+    if args.command == "ps":
+        return control.ps(args.run, args.json)
+    if args.command == "logs":
+        from orchestrator.run.runner import cli_duration
+
+        if args.tail is not None and args.tail < 0:
+            raise ZmqrunError("--tail: expected 0 or more lines")
+        since = cli_duration(args.since, "--since")
+        return control.logs(args.words, args.follow, args.tail, since, args.json, args.color)
+    return control.act(args.command, args.run, args.targets, args.json)
 
 
 def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:

@@ -12,6 +12,7 @@ class ExitStatus(IntEnum):
     INVALID = 2  # the topology (or the command line) is invalid; nothing was started
     TIMEOUT = 3  # the expect deadline passed before the outcome was decided
     PORTS = 4  # a port of the run could not be freed afterwards
+    NO_RUN = 5  # no live run matches (zmqrun ls/ps/logs/stop/start/restart), or it ended meanwhile
     INTERRUPTED = 130  # stopped by Ctrl-C, SIGTERM or SIGHUP
 
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import tomllib
 from pathlib import Path
@@ -27,7 +28,7 @@ def blocks(lang: str) -> list[str]:
 def test_every_fenced_block_is_covered_here():
     # A new kind of example needs a test below before it may appear in the README.
     assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
-    assert len(blocks("")) == 4 and len(blocks("yaml")) == 4 and len(blocks("python")) == 1
+    assert len(blocks("")) == 5 and len(blocks("yaml")) == 4 and len(blocks("python")) == 2
     assert len(INDENTED) == 1 and len(re.findall(r"^ +```", README, re.MULTILINE)) == 2  # one indented block
 
 
@@ -52,7 +53,7 @@ def test_the_topology_example_runs_and_meets_its_expect_block(zmqrun):
 
 
 def test_the_helper_module_example_works_as_the_pipelines_worker(zmqrun):
-    (worker,) = blocks("python")
+    (worker,) = (b for b in blocks("python") if "zmqrun_topology" not in b)
     (zmqrun.tmp_path / "my_worker.py").write_text(worker)
     example = next(b for b in blocks("yaml") if b.startswith("name: pipeline"))
     assert "run: python -m orchestrator.nodes.worker\n" in example
@@ -203,3 +204,36 @@ def test_the_edges_screen_is_what_status_draws():
     console.print(edges_table((edge,), [state], 10.0, 110))
     drawn = [line.rstrip() for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
     assert drawn == [line.rstrip() for line in shown]
+
+
+def test_the_subset_run_example_starts_part_then_the_rest(tmp_path, monkeypatch):
+    from orchestrator.api import Run
+
+    (example,) = (b for b in blocks("") if b.startswith("zmqrun topologies/pipeline.yaml sink worker"))
+    first, then = (line.split("#")[0].split() for line in example.splitlines())
+    assert first[:2] == ["zmqrun", "topologies/pipeline.yaml"] and then[:3] == ["zmqrun", "start", "pipeline"]
+    root = Path(tempfile.mkdtemp(prefix="zr"))  # a private TMPDIR: `pipeline` names only this run
+    monkeypatch.setenv("TMPDIR", str(root))
+    try:
+        with Run(ROOT / first[1], nodes=first[2:]) as run:
+            assert run.ps()["ventilator.1"].state == "idle" and run.ps()["worker.2"].state == "running"
+            started = subprocess.run([sys.executable, "-m", "orchestrator", *then[1:]], capture_output=True, text=True,
+                                     timeout=60, cwd=ROOT)  # fmt: skip
+            assert started.returncode == 0, started.stderr
+            run.wait_for("sink", r"Total elapsed time: \d+", timeout=60)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_pytest_fixture_example_passes_as_written(tmp_path):
+    (example,) = (b for b in blocks("python") if "zmqrun_topology" in b)
+    root = Path(tempfile.mkdtemp(prefix="zr"))  # short: run sockets live under it
+    try:
+        (root / "test_example.py").write_text(example)
+        env = {**os.environ, "TMPDIR": str(root), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "zmqrun", "-p", "no:cacheprovider",
+                                 "--rootdir", str(root), str(root / "test_example.py")],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert "1 passed" in result.stdout, result.stdout + result.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

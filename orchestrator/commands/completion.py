@@ -88,6 +88,18 @@ def node_names(file: str) -> list[str]:
     return [str(n) for n in nodes] if isinstance(nodes, dict) else []
 
 
+def _live_runs(positionals: list[str]) -> list[str]:
+    """The live runs (ids and topology names); after one of them, its node names."""
+    from orchestrator.run.runs import RunError, alive_runs, resolve
+
+    if not positionals:
+        return [word for r in alive_runs() for word in (r.run_id, r.name)]
+    try:
+        return node_names(resolve(positionals[0]).topology)
+    except RunError:
+        return []
+
+
 def candidates(parser: argparse.ArgumentParser, words: list[str], index: int) -> list[str]:
     """What may stand at `words[index]` (words[0] is the program), filtered by what is typed."""
     cur = words[index] if index < len(words) else ""
@@ -124,8 +136,12 @@ def candidates(parser: argparse.ArgumentParser, words: list[str], index: int) ->
         out = names()
     elif command == "completion":
         out = list(SCRIPTS) if not positionals else []
-    elif command in ("free", "schema"):
+    elif command in ("free", "schema", "ls"):
         out = []
+    elif command in ("ps", "logs", "stop", "start", "restart"):
+        out = _live_runs(positionals)
+    elif command == "run" and positionals and os.path.isfile(positionals[0]):
+        out = node_names(positionals[0])  # zmqrun FILE NODE...
     else:
         out = [FILES]
         if not before:

@@ -14,7 +14,8 @@ def stopped_words(p: Proc, code: int, now: float) -> str:
     `stopped (exit 0, 0.12s after SIGINT)`, `stopped (killed by SIGKILL; sent SIGINT, SIGTERM at
     1.5s, SIGKILL at 3.0s; ended at 3.01s)`."""
     assert p.stop_at is not None
-    return f"stopped ({describe_end(code, p.sent, now - p.stop_at)})"
+    how = "stopped by hand" if p.by_hand else "stopped"
+    return f"{how} ({describe_end(code, p.sent, now - p.stop_at)})"
 
 
 def record_final(p: Proc, code: int, decision: Decision) -> None:

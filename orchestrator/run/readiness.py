@@ -1,9 +1,10 @@
-"""Readiness and start conditions: pure questions about instance records, asked by the supervisor."""
+"""Readiness, start conditions and when to look again: pure questions about instance records,
+asked by the supervisor."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from orchestrator.run.state import Proc
 
@@ -47,9 +48,14 @@ def never_met(procs: Sequence[Proc], cond: str) -> str | None:
     return None
 
 
-def may_start(waits: Sequence[tuple[str, str]], by_node: Mapping[str, Sequence[Proc]]) -> bool | str | None:
-    """Whether a waiting node may start: True, None while it must wait, or why it never can."""
-    met = [condition_met(by_node[d], c) for d, c in waits]
+def may_start(waits: Sequence[tuple[str, str]], by_node: Mapping[str, Sequence[Proc]],
+              hard: Collection[str] | None = None) -> bool | str | None:  # fmt: skip
+    """Whether a waiting node may start: True, None while it must wait, or why it never can.
+    Given its `hard` waits (depends_on), an ordering-only wait counts only the peer's instances
+    that take part: not idle (left out of a subset run) and not stopped by hand."""
+    if hard is not None:
+        by_node = {d: [q for q in by_node[d] if d in hard or (q.state != "idle" and not q.by_hand)] for d, _ in waits}
+    met = [condition_met(by_node[d], c) if by_node[d] else True for d, c in waits]
     for (d, c), m in zip(waits, met):
         if m is False:
             return never_met(by_node[d], c) or f"{d} can no longer meet {c}"
@@ -92,6 +98,10 @@ def ready_what(p: Proc) -> str:
     if r.when == "connected":
         return "its connecting sockets to be connected"
     return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
+
+
+def not_ready(p: Proc) -> str:
+    return f"did not become ready within {p.inst.node.ready.timeout:g}s (waiting for {ready_what(p)})"
 
 
 def waiting_notes(procs: Sequence[Proc], now: float, stopping: bool) -> tuple[list[str], float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
@@ -43,20 +44,26 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
             options: Options | None = None, timeout: float | None = None, log_dir: str | None = None,
-            json_lines: bool = False, status: bool = False, watch: Any = None) -> tuple[Outcome, Expectations | None]:  # fmt: skip
-    """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
+            json_lines: bool = False, status: bool = False, watch: Any = None, run_id: str | None = None,
+            only: Sequence[str] = (), with_peers: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
+    """Plan and supervise one run; the outcome, and the expectations observer if there was one.
+    The run holds its lock and serves its control socket for as long as it lasts."""
     from orchestrator.run.expect import Expectations
+    from orchestrator.run.state import Options
     from orchestrator.run.supervisor import Supervisor
     from orchestrator.view.report import print_outcome, security_summary
 
-    plan, rundir = plan_for(topology)
-    claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology))  # this run is alive until released
+    plan, rundir = plan_for(topology, run_id)
+    claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology), topology.name)  # alive until released
     try:
         contested = claim.contested()  # a run started at the same moment, before either bound its ports
         if contested:
             raise TopologyError([Problem(topology.file, 0, "", f"fixed port {port} is claimed by the live {other.describe()}, "
                                          "started just before this one; nothing was started")
                                  for port, other in contested])  # fmt: skip
+        info = {"run_id": plan.run_id, "name": topology.name, "topology": claim.info.topology, "pid": os.getpid()}
+        chosen = frozenset(subset(plan, only, with_peers)) if only else None
+        options = (options or Options())._replace(control=claim.info.control, only=chosen)
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
             from orchestrator.view.status import LivePrinter
@@ -84,7 +91,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
 
             edges = watch_for(plan, printer, (options or Options()).edge_interval)
             printer.edges = edges  # the live view draws them
-            outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch, edges=edges).run()
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch, edges=edges, info=info).run()
             print_outcome(outcome, printer)
         finally:
             printer.close()
@@ -92,6 +99,29 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     finally:
         remove_rundir(rundir)
         claim.release()
+
+
+def subset(plan: Plan, words: Sequence[str], with_peers: bool) -> list[str]:
+    """The instances `zmqrun FILE NODE...` starts: those named, every instance of what they
+    depend on (transitively), and with `with_peers` the nodes their sockets connect to."""
+    from orchestrator.run.targets import select
+    from orchestrator.topology.validate import peers
+
+    chosen = select([i.label for i in plan.instances], words)
+    topology = plan.topology
+    todo = list(dict.fromkeys(label.rpartition(".")[0] for label in chosen))
+    needed: set[str] = set()
+    while todo:
+        node = topology.node(todo.pop())
+        assert node is not None
+        more = [dep for dep, _ in node.depends_on]
+        if with_peers:
+            more += [peer.name for s in node.sockets for peer, _ in peers(topology, node, s)]
+        for dep in more:
+            if dep not in needed:
+                needed.add(dep)
+                todo.append(dep)
+    return [i.label for i in plan.instances if i.label in chosen or i.node.name in needed]
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
@@ -120,8 +150,8 @@ def run_file(args: argparse.Namespace) -> int:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)
     color = use_color(flag=args.color)
     if args.watch is None:
-        outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
-                             timeout, args.log_dir, args.json, live)  # fmt: skip
+        outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options, timeout, args.log_dir,
+                             args.json, live, None, args.run_id, args.nodes, args.with_peers)  # fmt: skip
         return outcome.status
     from orchestrator.run.watch import Session
 
@@ -132,7 +162,8 @@ def run_file(args: argparse.Namespace) -> int:
         session = Session(args.file, args.env_file, topology, args.watch)
         try:
             outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
-                                 timeout, args.log_dir, args.json, live, watch=session)  # fmt: skip
+                                 timeout, args.log_dir, args.json, live, watch=session, only=args.nodes,
+                                 with_peers=args.with_peers)  # fmt: skip
             if outcome.status >= 128:
                 return outcome.status
             if session.next is None:

@@ -12,9 +12,12 @@ import os
 import time
 from typing import NamedTuple
 
+from orchestrator.errors import ExitStatus, ZmqrunError
+
 LOCK = "run.lock"
 INFO = "run.json"
 PREFIX = "zmqrun-"
+CONTROL = "control"  # the control socket's file name in the run directory
 
 
 class RunInfo(NamedTuple):
@@ -24,6 +27,11 @@ class RunInfo(NamedTuple):
     rundir: str
     ports: tuple[int, ...] = ()  # the fixed ports it binds: claimed before any node has bound them
     started: float = 0.0  # wall-clock time of the claim; the earlier of two runs keeps a contested port
+    name: str = ""  # the topology's name
+
+    @property
+    def control(self) -> str:
+        return os.path.join(self.rundir, CONTROL)
 
     def describe(self) -> str:
         return f"zmqrun run {self.run_id} ({self.topology}, zmqrun pid {self.pid})"
@@ -42,14 +50,14 @@ class Claim:
     The descriptor is not inheritable, so nodes never hold the lock; a forked guardian shares it,
     which keeps a run alive until its guardian has finished the clean-up."""
 
-    def __init__(self, rundir: str, run_id: str, topology: str, ports: tuple[int, ...] = ()):
+    def __init__(self, rundir: str, run_id: str, topology: str, ports: tuple[int, ...] = (), name: str = ""):
         self.fd = os.open(os.path.join(rundir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh run directory: never contended
-        self.info = RunInfo(run_id, os.path.abspath(topology), os.getpid(), rundir, tuple(sorted(ports)), time.time())
+        self.info = RunInfo(run_id, os.path.abspath(topology), os.getpid(), rundir, tuple(sorted(ports)), time.time(), name)
         tmp = os.path.join(rundir, INFO + ".tmp")
         with open(tmp, "w") as f:
             json.dump({"run_id": run_id, "topology": self.info.topology, "pid": self.info.pid,
-                       "ports": list(self.info.ports), "started": self.info.started}, f)  # fmt: skip
+                       "ports": list(self.info.ports), "started": self.info.started, "name": name}, f)  # fmt: skip
         os.replace(tmp, os.path.join(rundir, INFO))  # a reader never sees half of it
 
     def contested(self) -> list[tuple[int, RunInfo]]:
@@ -72,7 +80,7 @@ def read(rundir: str) -> RunInfo | None:
             data = json.load(f)
         ports = tuple(int(p) for p in data.get("ports", ()))
         return RunInfo(str(data["run_id"]), str(data["topology"]), int(data["pid"]), rundir, ports,
-                       float(data.get("started", 0.0)))  # fmt: skip
+                       float(data.get("started", 0.0)), str(data.get("name", "")))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -121,3 +129,42 @@ def list_runs(root: str | None = None) -> list[tuple[RunInfo, bool]]:
         if info is not None:
             found.append((info, is_alive(rundir)))
     return found
+
+
+def alive_runs(root: str | None = None) -> list[RunInfo]:
+    """This user's live runs, oldest first (root's runs are not everybody's)."""
+    mine = []
+    for info, alive in list_runs(root):
+        try:
+            if alive and os.stat(info.rundir).st_uid == os.getuid():
+                mine.append(info)
+        except OSError:
+            continue
+    return sorted(mine, key=lambda r: r.started)
+
+
+def resolve(ref: str | None) -> RunInfo:
+    """A live run by run id (or a prefix of it), topology file, or topology name; with no
+    reference, the one live run. Raises RunError when none or several match."""
+    runs = alive_runs()
+    if ref is None:
+        if len(runs) == 1:
+            return runs[0]
+        if not runs:
+            raise RunError("no run is alive (start one with `zmqrun FILE`)")
+        raise RunError("several runs are alive; name one: " + ", ".join(f"{r.run_id} ({r.name})" for r in runs))
+    path = os.path.abspath(ref)
+    matches = [r for r in runs if r.run_id == ref]
+    matches = matches or [r for r in runs if r.topology == path or r.name == ref]
+    matches = matches or [r for r in runs if r.run_id.startswith(ref) or r.run_id.startswith("zr-" + ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunError(f"no live run matches {ref!r}" + (f"; alive: {', '.join(r.run_id for r in runs)}" if runs else ""))
+    raise RunError(f"{ref!r} matches several runs: " + ", ".join(r.run_id for r in matches) + "; give a run id")
+
+
+class RunError(ZmqrunError):
+    """No run, or no single run, matches what the user named."""
+
+    status = ExitStatus.NO_RUN

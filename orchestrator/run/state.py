@@ -27,10 +27,12 @@ class Proc:
 
     __slots__ = (
         "backoff_until",
+        "by_hand",
         "code",
         "ended",
         "failed",
         "inst",
+        "manual_restarts",
         "ready_rx",
         "respawn",
         "restarts",
@@ -39,6 +41,7 @@ class Proc:
         "splitter",
         "stage",
         "started",
+        "starts",
         "state",
         "stdin_left",
         "status_buf",
@@ -46,9 +49,9 @@ class Proc:
         "was_ready",
     )  # fmt: skip
 
-    def __init__(self, inst: Instance):
+    def __init__(self, inst: Instance, selected: bool = True):
         self.inst = inst
-        self.state = "waiting"  # waiting, running, ready, backoff, exited, failed, skipped
+        self.state = "waiting" if selected else "idle"  # waiting, running, ready, backoff, exited, failed, skipped, idle
         self.spawned: process.Spawned | None = None
         self.splitter = LineSplitter()
         self.started = 0.0
@@ -58,13 +61,16 @@ class Proc:
         self.sent: list[tuple[int, float]] = []  # signals of the stop: (signum, seconds after the first)
         self.restarts: list[float] = []
         self.backoff_until = 0.0
-        self.ended = ""
+        self.ended = "" if selected else "not started (not selected)"
         self.failed = False
         self.stdin_left = b""
         self.status_buf = b""  # a partial line from the helper's pipe
         self.ready_rx: re.Pattern[str] | None = None
         self.was_ready = False  # ready in this incarnation (stays true after it ends)
-        self.respawn = False  # stopped on purpose, to be started again at once (--watch)
+        self.respawn = False  # stopped on purpose, to be started again at once (a restart)
+        self.starts = 0  # incarnations so far: a control client sees a restart happen by it
+        self.by_hand = False  # stopped through the control socket: neither restarted nor a failure
+        self.manual_restarts = 0  # restarts asked for (by hand, or by --watch), not by policy
 
     @property
     def alive(self) -> bool:
@@ -80,6 +86,8 @@ class Options(NamedTuple):
     exit_code_from: str | None = None
     edge_interval: float | None = None  # seconds between samples of the edges (None: the default); 0: off
     strict: bool = False  # a listener the topology did not declare fails the run
+    control: str | None = None  # where to serve the control socket
+    only: frozenset[str] | None = None  # instance labels to start; the others stay idle
 
 
 class Outcome(NamedTuple):
@@ -94,7 +102,8 @@ def all_done(procs: list[Proc], stopping: bool) -> bool:
     """The loop ends when no node lives and none will start or restart (or the run is stopping)."""
     if any(p.alive for p in procs):
         return False
-    return stopping or not any(p.state in ("waiting", "backoff") for p in procs)
+    # An instance stopped by hand keeps the run up, to be started again.
+    return stopping or not any(p.state in ("waiting", "backoff") or p.by_hand for p in procs)
 
 
 def describe_end(code: int, sent: list[tuple[int, float]], after: float) -> str:

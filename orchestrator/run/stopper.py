@@ -25,10 +25,18 @@ class Stopper:
         self.wave = 0
         self.wave_at = 0.0
         self.drain = min(DRAIN, WAVES_BUDGET / max(1, len(self.waves) - 1))
+        self.begun = False  # waves only once the whole run stops; single stops need none
 
     def begin(self, now: float) -> None:
+        self.begun = True
         self.wave_at = now
         self._signal_wave(now)
+
+    def stop_one(self, p: Proc, now: float) -> None:
+        """One instance stopped alone (by hand, or to restart it), with the same sequence."""
+        assert p.spawned is not None
+        p.stop_at, p.stage, p.sent = now, 1, [(p.inst.node.stop_signal, 0.0)]
+        process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
 
     def next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0]
@@ -36,13 +44,13 @@ class Stopper:
             if p.alive and p.stop_at is not None:
                 g = p.inst.node.grace
                 deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + UNKILLABLE))
-        if self.wave < len(self.waves):
+        if self.begun and self.wave < len(self.waves):
             deadlines.append(self.wave_at + self.drain)
         return min(deadlines)
 
     def tick(self, now: float) -> None:
         self.escalate(now)
-        while self.wave < len(self.waves):
+        while self.begun and self.wave < len(self.waves):
             busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
             if busy and now < self.wave_at + self.drain:  # the same sum as next_deadline: no float gap
                 return

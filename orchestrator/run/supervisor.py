@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.control.server import ControlServer
 from orchestrator.run import cleanup, process
 from orchestrator.run.audit import audit
 from orchestrator.run.containment import Containment
 from orchestrator.run.exits import ends_run, record_final, stopped_words
+from orchestrator.run.handle import Handle
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
@@ -44,13 +46,15 @@ if TYPE_CHECKING:
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None, watch: Any = None, edges: EdgeWatch | None = None):  # fmt: skip
+                 view: Any = None, watch: Any = None, edges: EdgeWatch | None = None,
+                 info: dict[str, Any] | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
         self.observer = observer
         self.clock = clock
-        self.procs = [Proc(i) for i in plan.instances]
+        only = self.options.only  # a subset run: the others stay idle, to be started by hand
+        self.procs = [Proc(i, only is None or i.label in only) for i in plan.instances]
         for p in self.procs:
             if p.inst.node.ready.when == "log" and p.inst.node.ready.log:
                 p.ready_rx = re.compile(p.inst.node.ready.log)
@@ -73,6 +77,9 @@ class Supervisor:
         self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
         self.edges = edges  # samples the kernel's view of every edge on its own deadline
+        self.info = info or {"run_id": plan.run_id}  # what the control socket says about this run
+        self.control: ControlServer | None = None
+        self.requests = Handle(self, self.info)  # what --watch and the control socket may ask
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -89,11 +96,13 @@ class Supervisor:
             try:
                 if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
                     store.write(self.plan.keys)
-                self._start_eligible()
+                if self.options.control:
+                    self._serve_control(self.options.control)
+                self.start_eligible()
                 while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
-                    for key, _ in self.sel.select(timeout):
+                    for key, mask in self.sel.select(timeout):
                         kind, proc = key.data
                         if kind == "wake":
                             self._on_wake()
@@ -103,6 +112,8 @@ class Supervisor:
                             self._on_ready_pipe(proc)
                         elif kind == "stdin":
                             self.pipes.write_stdin(proc)
+                        elif kind == "control" and self.control is not None:
+                            self.control.handle(proc, mask)
                         elif kind == "watch":
                             self.watch.handle(self)
                     self._tick()
@@ -113,8 +124,16 @@ class Supervisor:
                 cleanup.sweep(self.plan, self.out, keep=self.baseline)
                 raise
             finally:
+                if self.control is not None:
+                    self.control.close()
                 self.contained.close()
                 self.sel.close()
+
+    def _serve_control(self, path: str) -> None:
+        try:
+            self.control = ControlServer(self.sel, path, self.requests)
+        except OSError as exc:  # a TMPDIR too long for a socket path, say: the run goes on without
+            self.out.note(f"no control socket ({path}: {exc.strerror or exc}); zmqrun ps/logs/stop cannot reach this run", "yellow")
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
@@ -124,7 +143,7 @@ class Supervisor:
                 deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
         if self.to_audit and not self.stopping:
             deadlines.append(min(t for t, _ in self.to_audit))
-        if self.stopping or any(p.respawn for p in self.procs):
+        if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
@@ -146,16 +165,21 @@ class Supervisor:
                     self.out.note(f"{name} again: forcing, killing every node now", "bold red")
                     self.stopper.force(self.clock())
                 else:
-                    self.signal_status = 128 + signum
                     hint = " (press Ctrl+C again to force)" if signum == signal.SIGINT else ""
-                    self._begin_stop(f"received {name}{hint}")
+                    self.stop_like_ctrl_c(f"received {name}{hint}", 128 + signum)
         self._poll_children()
+
+    def stop_like_ctrl_c(self, reason: str, status: int = 128 + signal.SIGINT) -> None:
+        self.signal_status = status
+        self.begin_stop(reason)
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
         shown = p.splitter.display(lines)
         if self.plan.keys is not None:  # before any output or the expect block sees them
             lines, shown = self.plan.keys.redact(p.label, lines), self.plan.keys.redact(p.label, shown)
         self.out.lines(p.label, shown)
+        if self.control is not None:
+            self.control.lines(p.label, shown)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
                 self._mark_ready(p, "its ready line appeared")
@@ -186,24 +210,25 @@ class Supervisor:
 
     # ---- starting -------------------------------------------------------------------------
 
-    def _start_eligible(self) -> None:
+    def start_eligible(self) -> None:
         if self.stopping:
             return
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node)
+            hard = {d for d, _ in p.inst.node.depends_on}
+            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node, hard)
             if isinstance(go, str):
                 why = go
                 p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
                 self.out.note(f"{p.label} cannot start: {why}", "bold red")
                 self.status = self.status if self.status is not None else 1
-                self._begin_stop(f"{p.label} cannot start: {why}")
+                self.begin_stop(f"{p.label} cannot start: {why}")
                 return
             if go is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
-            self._begin_stop("a node failed (--abort-on-failure)")
+            self.begin_stop("a node failed (--abort-on-failure)")
 
     def _spawn(self, p: Proc) -> None:
         node = p.inst.node
@@ -221,7 +246,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        p.was_ready = False
+        p.was_ready, p.starts = False, p.starts + 1
         self.pipes.attach(p)
         self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
@@ -235,7 +260,7 @@ class Supervisor:
         self.to_audit += [(now, p), (now + AUDIT_AGAIN, p)]  # again: a node ready by log or helper may bind late
         if why:
             self.out.note(f"{p.label} is ready ({why})")
-        self._start_eligible()
+        self.start_eligible()
 
     # ---- exits and restarts ---------------------------------------------------------------
 
@@ -245,8 +270,9 @@ class Supervisor:
             self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
-        if p.respawn and not self.stopping:  # restart_node: this exit was asked for; start it again now
+        if p.respawn and not self.stopping:  # a restart: this exit was asked for; start it again now
             p.respawn, p.stop_at, p.failed = False, None, False
+            p.manual_restarts += 1
             self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
             self._spawn(p)
             return
@@ -266,14 +292,14 @@ class Supervisor:
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
         if (end := ends_run(p, code, self.options, self.by_node[p.inst.node.name], self.status is not None)) is not None:
             self.status = end[0] if end[0] is not None else self.status
-            self._begin_stop(end[1])
+            self.begin_stop(end[1])
         if p.failed:
             self._after_failure(p)
-        self._start_eligible()
+        self.start_eligible()
 
     def _after_failure(self, p: Proc) -> None:
         if self.options.abort_on_failure:
-            self._begin_stop(f"{p.label} failed (--abort-on-failure)")
+            self.begin_stop(f"{p.label} failed (--abort-on-failure)")
 
     # ---- time-driven work -----------------------------------------------------------------
 
@@ -294,7 +320,7 @@ class Supervisor:
                 self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
                               f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
                 self.status = self.status if self.status is not None else 1
-                self._begin_stop(f"{p.label} never became ready")
+                self.begin_stop(f"{p.label} never became ready")
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
@@ -308,10 +334,10 @@ class Supervisor:
                 if since is not None and self.clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
                     shown = self.plan.keys.redact(p.label, [text]) if self.plan.keys is not None else [text]
                     self.out.lines(p.label, shown)
-        if self.stopping:
-            self.stopper.tick(now)
-        elif any(p.respawn for p in self.procs):
-            self.stopper.escalate(now)
+        if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
+            self.stopper.tick(now)  # also single stops: by hand, or to restart
+        if self.control is not None:
+            self.control.tick(now)
         if self.observer and not self.stopping:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
@@ -332,7 +358,7 @@ class Supervisor:
         ok, message = verdict
         self.decided = True
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
-        self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
+        self.begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
     def _audit(self, procs: list[Proc]) -> None:
         """Warn of (or with --strict, fail on) listeners the topology does not declare."""
@@ -347,38 +373,14 @@ class Supervisor:
                 self.out.note(f"error: {message} (--strict)", "bold red")
                 next(p for p in procs if p.inst is inst).failed = True
                 self.status = self.status if self.status is not None else 1
-                self._begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
+                self.begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
             else:
                 self.out.note(f"warning: {message}", "yellow", stream="diagnosis")  # one of the edge diagnoses too
 
-    # ---- asked from outside the loop's own events (--watch) --------------------------------
-
-    def restart_node(self, name: str, why: str) -> None:
-        """Stop every instance of `name` as a stop would (its signal, then escalation) and start
-        it again as soon as it exits; one that is not running starts now. A restart already
-        under way is not repeated."""
-        if self.stopping:
-            return
-        procs = self.by_node.get(name, [])
-        if all(p.respawn for p in procs):
-            return
-        self.out.note(f"restarting {name}: {why}", "yellow")
-        now = self.clock()
-        for p in procs:
-            if p.alive and p.stop_at is None:
-                assert p.spawned is not None
-                p.respawn, p.stop_at, p.stage, p.sent = True, now, 1, [(p.inst.node.stop_signal, 0.0)]
-                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
-            elif not p.alive and p.state in ("exited", "failed", "backoff"):
-                p.failed = False
-                self._spawn(p)
-
-    def stop(self, reason: str) -> None:
-        self._begin_stop(reason)
 
     # ---- stopping -------------------------------------------------------------------------
 
-    def _begin_stop(self, reason: str) -> None:
+    def begin_stop(self, reason: str) -> None:
         if self.stopping:
             return
         self.stopping = reason

@@ -150,10 +150,10 @@ class Session:
         if tops:
             reason = self.reload_reason(tops, sup.out.note)
             if reason:
-                sup.stop(reason)
+                sup.requests.end_run(reason)
             return
         for name, files in nodes.items():
-            sup.restart_node(name, "changed: " + ", ".join(self._short(f) for f in files))
+            sup.requests.restart_node(name, "changed: " + ", ".join(self._short(f) for f in files))
 
     def reload_reason(self, tops: list[str], say: Note) -> str | None:
         """Load the changed topology: the reason to restart with it, or None (invalid or the same)."""
