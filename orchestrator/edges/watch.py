@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from orchestrator.run.state import Proc
     from orchestrator.view.printer import Printer
 
+SETTLE = 0.3  # after a node starts, how long before a sample looks at its new connections
 INTERVAL = 3.0  # seconds between samples by default (--edge-interval); see BENCHMARKS.md for the cost
 READY_POLL = 0.05  # while a node waits for `ready: connected`
 
@@ -62,9 +63,15 @@ class EdgeWatch:
         """Whether every edge `label` dials is established (as of the last sample)."""
         return all(st is not None and st.connected for e, st in zip(self.edges, self.states) if e.connecter == label)
 
+    def due(self, procs: Sequence[Proc]) -> float:
+        """When the next sample is due: at the interval, and soon after any node has started since
+        the last sample, so a new edge is seen up (or not) at once rather than an interval later."""
+        fresh = [p.started for p in procs if p.alive and p.started > self.last]
+        return min(self.deadline, min(fresh) + SETTLE) if fresh else self.deadline
+
     def tick(self, procs: Sequence[Proc], now: float) -> bool:
         """Sample if due; whether it did."""
-        if now < self.deadline:
+        if now < self.due(procs):
             return False
         waiting = any(p.state == "running" and p.inst.node.ready.when == "connected" for p in procs)
         self.deadline = now + (READY_POLL if waiting else self.interval)

@@ -150,7 +150,7 @@ class Supervisor:
         if self.view is not None:
             deadlines.append(self.next_view)
         if self.edges is not None and not self.stopping:
-            deadlines.append(self.edges.deadline)
+            deadlines.append(self.edges.due(self.procs))
         return min(deadlines)
 
     # ---- events ---------------------------------------------------------------------------
