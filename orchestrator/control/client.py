@@ -74,7 +74,8 @@ class EdgeRow(NamedTuple):
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EdgeRow:
-        return cls(**{f: row.get("from" if f == "from_" else f) for f in cls._fields})
+        values: dict[str, Any] = {f: row.get("from" if f == "from_" else f) for f in cls._fields}
+        return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         return {("from" if k == "from_" else k): v for k, v in self._asdict().items()}

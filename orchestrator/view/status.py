@@ -59,10 +59,10 @@ def edges_table(edges: tuple[Edge, ...], states: list[EdgeState | None], now: fl
 
     rows = []
     for e, st in zip(edges, states, strict=True):
-        row = edge_row(e, st, now, now)
-        style = {"up": "green", "unknown": "dim"}.get(row["state"], "red")
-        rows.append((f"{row['from']} -> {row['to']}", types_text(row), (state_text(row), style),
-                     rate(row["rate_forward"]), rate(row["rate_back"])))  # fmt: skip
+        r = edge_row(e, st, now, now)
+        style = {"up": "green", "unknown": "dim"}.get(r["state"], "red")
+        rows.append((f"{r['from']} -> {r['to']}", types_text(r), (state_text(r), style),
+                     rate(r["rate_forward"]), rate(r["rate_back"])))  # fmt: skip
     # The edge names give way to a narrow terminal; below 12 characters for them, the types go,
     # then the rate back. Lines never wrap: a wrapped live table scrolls the logs away.
     heads = ["edge", "types", "state", "rate ->", "<-"]

@@ -32,7 +32,7 @@ HOST = "127.0.0.1"
 def _csp(page: str) -> str:
     """Only the page's own script and style run (by hash); nothing else is fetched but /state."""
     def digest(tag: str) -> str:
-        body = re.search(rf"<{tag}>(.*?)</{tag}>", page, re.S)
+        body = re.search(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
         assert body is not None, tag
         return "'sha256-" + base64.b64encode(hashlib.sha256(body.group(1).encode()).digest()).decode() + "'"
 
@@ -81,7 +81,7 @@ def make_server(run: RunInfo, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
         server_version = "zmqrun-web"
         sys_version = ""
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:  # http.server's name
             url = urlsplit(self.path)
             given = parse_qs(url.query).get("t", [""])[0]
             if not hmac.compare_digest(given.encode(), token.encode()):
@@ -104,7 +104,7 @@ def make_server(run: RunInfo, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the terminal shows the URL, not every poll
 
     httpd = ThreadingHTTPServer((HOST, port), Handler)
