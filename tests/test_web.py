@@ -129,6 +129,10 @@ def test_ps_edges_when_edges_are_not_watched(root: Path) -> None:
         assert found["watched"] is False and found["interval"] is None
         assert [(e["from"], e["state"]) for e in found["edges"]] == [("source.1.out", "unknown"), ("relay.1.side", "unknown")]
         assert "edges not watched" in zmqrun("ps", "--edges", run.run_id).stdout
+        # `zmqrun web` completes the live runs, then nothing; `ps` has --edges among its flags.
+        assert set(zmqrun("_complete", "2", "zmqrun", "web", "").stdout.split()) == {run.run_id, "webdemo"}
+        assert zmqrun("_complete", "3", "zmqrun", "web", "webdemo", "").stdout.split() == []
+        assert "--edges" in zmqrun("_complete", "2", "zmqrun", "ps", "--").stdout.split()
 
 
 class Web:
