@@ -192,6 +192,8 @@ class Supervisor:
         self.pipes.attach(p)
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
+        if p.spawned.note:
+            self.out.note(f"{p.label}: {p.spawned.note}", "yellow")
         if node.ready.when == "started":
             self._mark_ready(p, "")
 

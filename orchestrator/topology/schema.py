@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.topology.model import DEVICES, SOCKET_TYPES
+from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES
 from orchestrator.topology.parse import (
     CONDITIONS,
     EXPECT_KEYS,
@@ -26,6 +26,8 @@ DURATION: dict[str, Any] = {
         {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
     ],
 }
+BUFFERING_SCHEMA = {"enum": list(BUFFERING),
+                    "description": "line: a pseudo-terminal (the default); full: a pipe; unbuffered: a pipe and PYTHONUNBUFFERED=1"}
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
 NODE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
@@ -102,6 +104,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
+            "buffering": BUFFERING_SCHEMA,
         },
         NODE_KEYS,
         anyOf=[{"required": ["run"], "not": {"required": ["device"]}},
@@ -128,6 +131,7 @@ def schema() -> dict[str, Any]:
                 "description": {"type": "string"},
                 "ports": {"type": "string", "pattern": r"^\d+\s*-\s*\d+$"},
                 "grace": DURATION,
+                "buffering": BUFFERING_SCHEMA,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
             },
