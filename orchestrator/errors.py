@@ -48,3 +48,7 @@ class PortError(ZmqrunError):
     """A port could not be assigned or freed."""
 
     status = ExitStatus.PORTS
+
+
+class LimitError(ZmqrunError):
+    """The system does not allow what the run needs (file descriptors); nothing was started."""

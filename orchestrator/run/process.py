@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import BinaryIO
 
+from orchestrator.errors import LimitError
 from orchestrator.run.plan import Instance
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -126,6 +127,27 @@ def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: b
         os.set_blocking(stdin_fd, False)
     out = open(out_r, "rb", buffering=0)  # noqa: SIM115 - closed by Pipes when the output ends
     return Spawned(popen, out, stdin_fd, ready_r, own_group=stdin != "inherit", note=note)
+
+
+FDS_PER_NODE = 3  # zmqrun's end of its output, and at most a ready pipe and a stdin pipe
+FDS_SPARE = 64  # zmqrun's own: the selector, signal pipe, guardian lifeline, log files, spawning
+
+
+def ensure_fd_limit(processes: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to what `processes` nodes need (never beyond the hard
+    limit, and no further than needed: nodes inherit it). Returns the soft limit in force;
+    raises LimitError, before anything starts, when the hard limit is too low."""
+    import resource
+
+    need = FDS_PER_NODE * processes + FDS_SPARE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise LimitError(f"{processes} processes need about {need} open files in zmqrun, but the limit is "
+                         f"{hard} (ulimit -Hn); raise it, or run fewer replicas")  # fmt: skip
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return need
 
 
 def signal_group(pid: int, sig: int, own_group: bool = True) -> bool:

@@ -51,6 +51,9 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     from orchestrator.run.supervisor import Supervisor
     from orchestrator.view.report import print_outcome
 
+    from orchestrator.run.process import ensure_fd_limit
+
+    ensure_fd_limit(sum(n.replicas for n in topology.nodes))
     plan, rundir = plan_for(topology)
     try:
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]

@@ -51,6 +51,8 @@ class Supervisor:
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.all_ready = False
+        self.began = clock()
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -202,6 +204,9 @@ class Supervisor:
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self._start_eligible()
+        if not self.all_ready and all(q.state == "ready" for q in self.procs):
+            self.all_ready = True  # said once: a restart later does not make it news again
+            self.out.note(f"all {len(self.procs)} processes ready ({self.clock() - self.began:.2f}s)", "green")
 
     # ---- exits and restarts ---------------------------------------------------------------
 
