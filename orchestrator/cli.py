@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
 COMMANDS = ("run", "check", "test", "free", "graph", "schema")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own formatter, told the width up front: left to find it, it imports shutil
+    (and with it bz2, lzma and fnmatch) on every run, help or not."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 80
+        super().__init__(prog, width=columns - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser, subcommands' too (argparse makes those of the same class), uses _Formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="zmqrun",
         description="Run a ZeroMQ topology described in YAML: zmqrun FILE, or zmqrun COMMAND ...",
     )
