@@ -84,6 +84,15 @@ class Bash(Launcher):
         return ["bash", str(script)]
 
 
+class Floor(Launcher):
+    """What any launcher must at least do to stop cooperative nodes: signal each, wait for each."""
+
+    name = "kill-all & wait"
+
+    def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
+        return [PY, str(HERE / "floor.py"), *map(str, ports)]
+
+
 class Honcho(Launcher):
     name = "honcho"
 

@@ -15,6 +15,7 @@ ctx = zmq.Context()
 sock = ctx.socket(zmq.PUB)
 sock.linger = 0
 sock.bind(f"tcp://127.0.0.1:{port}")
+print("bound", time.time(), flush=True)  # when it listened, for zmqrun's "all ready" latency
 try:
     while True:
         time.sleep(3600)

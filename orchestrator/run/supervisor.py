@@ -52,6 +52,7 @@ class Supervisor:
         self.next_view = 0.0
         self.next_progress = 0.0
         self.all_ready = False
+        self.live: dict[int, Proc] = {}  # pid -> the instance it runs, until it is reaped
         self.began = clock()
 
     # ---- the loop -------------------------------------------------------------------------
@@ -147,16 +148,12 @@ class Supervisor:
             self._mark_ready(p, "the helper said so")
 
     def _poll_children(self) -> None:
-        known = set()
-        for p in self.procs:
+        for pid, code in process.reap(self.live):
+            p = self.live.pop(pid)
+            assert p.spawned is not None
+            p.spawned.popen.returncode = code  # reaped here: Popen must not wait for it again
             if p.alive:
-                assert p.spawned is not None
-                code = p.spawned.popen.poll()
-                if code is None:
-                    known.add(p.spawned.pid)
-                else:
-                    self._on_exit(p, code)
-        process.reap_orphans(known)
+                self._on_exit(p, code)
 
     # ---- starting -------------------------------------------------------------------------
 
@@ -191,6 +188,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        self.live[p.spawned.pid] = p
         self.pipes.attach(p)
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
