@@ -1,13 +1,14 @@
 """The stop floor: starts the benchmark nodes (each in a session of its own, as zmqrun does) and,
-on Ctrl-C, sends every node SIGINT and waits for them all; nothing else. Usage: floor.py PORT..."""
+on Ctrl-C, sends every node SIGINT and waits for them all; nothing else, and nothing imported
+that it does not need. Usage: floor.py NODE_COMMAND... -- PORT..."""
 
 import signal
 import subprocess
 import sys
 
-from launchers import node_cmd
-
-procs = [subprocess.Popen(node_cmd(int(port)), start_new_session=True) for port in sys.argv[1:]]
+cut = sys.argv.index("--")
+node, ports = sys.argv[1:cut], sys.argv[cut + 1 :]
+procs = [subprocess.Popen([*node, port], start_new_session=True) for port in ports]
 try:
     signal.pause()
 except KeyboardInterrupt:

@@ -90,7 +90,8 @@ class Floor(Launcher):
     name = "kill-all & wait"
 
     def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
-        return [PY, str(HERE / "floor.py"), *map(str, ports)]
+        assert not stubborn, "the floor is for cooperative nodes"
+        return [PY, str(HERE / "floor.py"), PY, str(HERE / "node.py"), "--", *map(str, ports)]
 
 
 class Honcho(Launcher):
@@ -105,13 +106,16 @@ class Honcho(Launcher):
 class Zmqrun(Launcher):
     name = "zmqrun"
 
-    def __init__(self, work: Path, stop_signal: str | None = None):
+    def __init__(self, work: Path, stop_signal: str | None = None, buffering: str | None = None):
         super().__init__(work)
         self.stop_signal = stop_signal
+        self.buffering = buffering
+        if buffering:
+            self.name = f"zmqrun ({buffering})"
 
     def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
         topo = self.work / "bench.yaml"
-        lines = [f"grace: {grace}s", "nodes:"]
+        lines = [f"grace: {grace}s"] + ([f"buffering: {self.buffering}"] if self.buffering else []) + ["nodes:"]
         for i, p in enumerate(ports):
             words = ", ".join(f"'{w}'" for w in node_cmd(p, stubborn))
             lines += [f"  n{i}:", f"    run: [{words}]", "    sockets:", f"      s: {{type: PUB, bind: {p}}}"]

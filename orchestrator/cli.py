@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
@@ -121,6 +121,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
     return ExitStatus.OK
+
+
+def console() -> NoReturn:
+    """The `zmqrun` command: main(), then out at once. Tearing the interpreter down module by
+    module took longer than zmqrun's whole stop of a few nodes (40-70 ms measured), and nothing is
+    left to clean: nodes, pipes, log files and the run directory are all closed by then."""
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a reader that went away; the status still tells how the run ended
+    os._exit(status)
 
 
 def _report_problems(exc: TopologyError) -> None:
