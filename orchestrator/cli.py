@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
-COMMANDS = ("run", "check", "test", "free", "graph", "schema")
+COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -41,18 +41,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a topology (the default: `zmqrun FILE` is `zmqrun run FILE`)")
     run.add_argument("file")
+    _env_flag(run)
     _output_flags(run)
     run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
     run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
     run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
+    run.add_argument("--watch", nargs="*", metavar="PATH", help="restart nodes whose files change (after FILE; "
+                     "PATHs: more to watch, shared by every node)")  # fmt: skip
     test = sub.add_parser("test", help="CI smoke runs: run each topology against its expect block")
     test.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     test.add_argument("--junit", metavar="PATH", help="write JUnit XML here")
     test.add_argument("--timeout", metavar="DURATION", help="deadline per topology (overrides expect.timeout)")
     test.add_argument("-v", "--verbose", action="store_true", help="stream every node's output")
+    _env_flag(test)
     graph = sub.add_parser("graph", help="draw the topology; runs nothing")
     graph.add_argument("file")
     graph.add_argument("--format", choices=["tree", "mermaid", "dot"], default="tree")
+    _env_flag(graph)
     sub.add_parser("schema", help="print the JSON Schema of topology files (for editors)")
     free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
     free.add_argument("ports", nargs="+", type=int, metavar="PORT")
@@ -60,7 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
     check.add_argument("--no-color", action="store_true")
+    _env_flag(check)
+    config = sub.add_parser("config", help="print the topology after variables and includes, secrets redacted")
+    config.add_argument("file")
+    _env_flag(config)
+    examples = sub.add_parser("examples", help="the shipped topologies: list them, print one, or copy them out")
+    examples.add_argument("name", nargs="?", help="print this example")
+    examples.add_argument("--copy", metavar="DIR", help="write them all to DIR/topologies (never overwrites)")
+    completion = sub.add_parser("completion", help="print a shell completion script: source <(zmqrun completion bash)")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     return p
+
+
+def _env_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env-file", metavar="PATH", action="append", default=[],
+                   help="variables for ${VAR} (repeatable; replaces the .env beside the topology)")  # fmt: skip
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -75,6 +94,11 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["_complete"] and len(args_list) > 2 and args_list[1].isdigit():
+        from orchestrator.commands.completion import candidates  # hidden: what the shell scripts call
+
+        print("\n".join(candidates(_parser(), args_list[2:], int(args_list[1]))))
+        return ExitStatus.OK
     first = next((a for a in args_list if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help"):
         args_list.insert(0, "run")  # `zmqrun [OPTIONS] FILE` is `zmqrun run [OPTIONS] FILE`
@@ -102,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitStatus.OK
         if args.command == "graph":
             return _graph(args)
+        if args.command in ("config", "examples", "completion"):
+            return _comfort(args)
         if args.command == "free":
             from orchestrator.commands.free import free
 
@@ -110,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from orchestrator.commands.smoke import run_all
             from orchestrator.run.runner import cli_duration
 
-            return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose)
+            return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose, args.env_file)
         parser.error(f"unknown command {args.command}")
     except TopologyError as exc:
         _report_problems(exc)
@@ -152,7 +178,7 @@ def _check(args: argparse.Namespace) -> int:
     status = ExitStatus.OK
     for file in args.files:
         try:
-            topology = load_topology(file, holder_of=listener_holders)
+            topology = load_topology(file, holder_of=listener_holders, env_files=args.env_file)
         except TopologyError as exc:
             _report_problems(exc)
             status = ExitStatus.INVALID
@@ -167,7 +193,7 @@ def _graph(args: argparse.Namespace) -> int:
     from orchestrator.topology.validate import load_topology
     from orchestrator.view import graph
 
-    topology = load_topology(args.file)
+    topology = load_topology(args.file, env_files=args.env_file)
     if args.format == "mermaid":
         sys.stdout.write(graph.mermaid(topology))
     elif args.format == "dot":
@@ -176,4 +202,32 @@ def _graph(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         Console(highlight=False).print(graph.tree(topology))
+    return ExitStatus.OK
+
+
+def _comfort(args: argparse.Namespace) -> int:
+    """config, examples and completion: each prints text and changes nothing (but `examples --copy`)."""
+    if args.command == "config":
+        from orchestrator.commands.config import resolved
+
+        sys.stdout.write(resolved(args.file, args.env_file))
+    elif args.command == "completion":
+        from orchestrator.commands.completion import SCRIPTS
+
+        sys.stdout.write(SCRIPTS[args.shell])
+    elif args.copy:
+        from orchestrator.commands.examples import copy
+
+        written = copy(args.copy)
+        print(f"wrote {len(written)} files under {args.copy.rstrip('/')}/topologies; try: zmqrun {written[0]}")
+    elif args.name:
+        from orchestrator.commands.examples import text
+
+        sys.stdout.write(text(args.name))
+    else:
+        from orchestrator.commands.examples import listing
+
+        rows = listing()
+        width = max(len(name) for name, _ in rows)
+        print("\n".join(f"{name:<{width}}  {line}" for name, line in rows))
     return ExitStatus.OK

@@ -7,6 +7,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -60,10 +61,10 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def run_one(file: Path, timeout: float | None, verbose: bool) -> Result:
+def run_one(file: Path, timeout: float | None, verbose: bool, env_files: Sequence[str] = ()) -> Result:
     start = time.monotonic()
     try:
-        topology = load_topology(str(file), holder_of=listener_holders)
+        topology = load_topology(str(file), holder_of=listener_holders, env_files=env_files)
     except TopologyError as exc:
         return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",
                       [str(p) for p in exc.problems], 2)  # fmt: skip
@@ -95,14 +96,15 @@ def say(line: str) -> None:
         to_devnull(sys.stdout.fileno())
 
 
-def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool) -> int:
+def run_all(paths: list[str], timeout: float | None, junit: str | None, verbose: bool,
+            env_files: Sequence[str] = ()) -> int:  # fmt: skip
     files = collect(paths)
     if not files:
         print("zmqrun test: no topology files found", file=sys.stderr)
         return 2
     results = []
     for file in files:
-        result = run_one(file, timeout, verbose)
+        result = run_one(file, timeout, verbose, env_files)
         results.append(result)
         verdict = "PASS" if result.passed else "FAIL"
         why = "" if result.passed else f": exit status {result.status}, {result.message}"

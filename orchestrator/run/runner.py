@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.plan import Plan, make_plan
@@ -45,7 +45,7 @@ def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
             options: Options | None = None, timeout: float | None = None, log_dir: str | None = None,
-            json_lines: bool = False, status: bool = False) -> tuple[Outcome, Expectations | None]:  # fmt: skip
+            json_lines: bool = False, status: bool = False, watch: Any = None) -> tuple[Outcome, Expectations | None]:  # fmt: skip
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from orchestrator.run.expect import Expectations
     from orchestrator.run.supervisor import Supervisor
@@ -69,7 +69,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
         try:
-            outcome = Supervisor(plan, printer, options, observer, view=printer.view).run()
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch).run()
             print_outcome(outcome, printer)
         finally:
             printer.close()
@@ -90,7 +90,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=listener_holders)
+    topology = load_topology(args.file, holder_of=listener_holders, env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")
@@ -100,6 +100,27 @@ def run_file(args: argparse.Namespace) -> int:
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)
-    outcome, _ = execute(topology, sys.stdout.buffer, use_color(flag=args.color), args.timestamps, options,
-                         timeout, args.log_dir, args.json, live)  # fmt: skip
-    return outcome.status
+    color = use_color(flag=args.color)
+    if args.watch is None:
+        outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
+                             timeout, args.log_dir, args.json, live)  # fmt: skip
+        return outcome.status
+    from orchestrator.run.watch import Session
+
+    def note(text: str, style: str | None = None) -> None:
+        print(f"zmqrun: {text}", file=sys.stderr, flush=True)
+
+    while True:  # --watch: until Ctrl-C; a changed topology or a change after the run ended starts it again
+        session = Session(args.file, args.env_file, topology, args.watch)
+        try:
+            outcome, _ = execute(topology, sys.stdout.buffer, color, args.timestamps, options,
+                                 timeout, args.log_dir, args.json, live, watch=session)  # fmt: skip
+            if outcome.status >= 128:
+                return outcome.status
+            if session.next is None:
+                note(f"the run ended ({outcome.reason}); watching for changes, Ctrl-C to quit")
+                reason, session.next = session.wait(note)
+                note(f"{reason}: starting the run again")
+            topology = session.next
+        finally:
+            session.close()

@@ -32,6 +32,7 @@ class Proc:
         "failed",
         "inst",
         "ready_rx",
+        "respawn",
         "restarts",
         "spawned",
         "splitter",
@@ -57,6 +58,7 @@ class Proc:
         self.failed = False
         self.stdin_left = b""
         self.ready_rx: re.Pattern[str] | None = None
+        self.respawn = False  # stopped on purpose, to be started again at once (--watch)
 
     @property
     def alive(self) -> bool:

@@ -38,9 +38,7 @@ class Stopper:
         return min(deadlines)
 
     def tick(self, now: float) -> None:
-        for p in self.procs:
-            if p.alive and p.stop_at is not None:
-                self._escalate(p, now)
+        self.escalate(now)
         while self.wave < len(self.waves):
             busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
             if busy and now - self.wave_at < DRAIN:
@@ -48,6 +46,12 @@ class Stopper:
             self.wave += 1
             self.wave_at = now
             self._signal_wave(now)
+
+    def escalate(self, now: float) -> None:
+        """SIGTERM, then SIGKILL, for every instance whose stop signal went unheeded."""
+        for p in self.procs:
+            if p.alive and p.stop_at is not None:
+                self._escalate(p, now)
 
     def force(self, now: float) -> None:
         """A second Ctrl-C: every node's tree is killed now."""

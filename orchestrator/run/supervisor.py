@@ -27,7 +27,7 @@ from orchestrator.view.printer import Printer
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None):  # fmt: skip
+                 view: Any = None, watch: Any = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -54,6 +54,7 @@ class Supervisor:
         self.all_ready = False
         self.live: dict[int, Proc] = {}  # pid -> the instance it runs, until it is reaped
         self.began = clock()
+        self.watch = watch  # has fd and handle(supervisor): --watch, or None
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -61,6 +62,8 @@ class Supervisor:
         with SignalPipe() as signals:
             self.signals = signals
             self.sel.register(signals.fd, selectors.EVENT_READ, ("wake", None))
+            if self.watch is not None:
+                self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
             guardian = Guardian(self.plan.run_id)
@@ -80,6 +83,8 @@ class Supervisor:
                             self._on_ready_pipe(proc)
                         elif kind == "stdin":
                             self.pipes.write_stdin(proc)
+                        elif kind == "watch":
+                            self.watch.handle(self)
                     self._tick()
                 return self._finish()
             except BaseException:
@@ -100,7 +105,7 @@ class Supervisor:
                 deadlines.append(p.started + p.inst.node.ready.timeout)
             if p.state == "backoff" and not self.stopping:
                 deadlines.append(p.backoff_until)
-        if self.stopping:
+        if self.stopping or any(p.respawn for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
             deadlines.append(self.observer.deadline)
@@ -214,6 +219,11 @@ class Supervisor:
             self.pipes.read(p)  # drain what it wrote before the exit note
         now = self.clock()
         stopped = p.stop_at is not None
+        if p.respawn and not self.stopping:  # restart_node: this exit was asked for; start it again now
+            p.respawn, p.stop_at, p.failed = False, None, False
+            self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
+            self._spawn(p)
+            return
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
@@ -267,6 +277,8 @@ class Supervisor:
                 self._spawn(p)
         if self.stopping:
             self.stopper.tick(now)
+        elif any(p.respawn for p in self.procs):
+            self.stopper.escalate(now)
         if self.observer and not self.stopping:
             verdict = self.observer.verdict(now, finished=False)
             if verdict is not None:
@@ -287,6 +299,31 @@ class Supervisor:
         ok, message = verdict
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
+
+    # ---- asked from outside the loop's own events (--watch) --------------------------------
+
+    def restart_node(self, name: str, why: str) -> None:
+        """Stop every instance of `name` as a stop would (its signal, then escalation) and start
+        it again as soon as it exits; one that is not running starts now. A restart already
+        under way is not repeated."""
+        if self.stopping:
+            return
+        procs = self.by_node.get(name, [])
+        if all(p.respawn for p in procs):
+            return
+        self.out.note(f"restarting {name}: {why}", "yellow")
+        now = self.clock()
+        for p in procs:
+            if p.alive and p.stop_at is None:
+                assert p.spawned is not None
+                p.respawn, p.stop_at, p.stage = True, now, 1
+                process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
+            elif not p.alive and p.state in ("exited", "failed", "backoff"):
+                p.failed = False
+                self._spawn(p)
+
+    def stop(self, reason: str) -> None:
+        self._begin_stop(reason)
 
     # ---- stopping -------------------------------------------------------------------------
 

@@ -54,12 +54,22 @@ def format_path(path: Path_) -> str:
 class Document:
     """A loaded file: plain Python data plus the line where each path starts."""
 
-    __slots__ = ("data", "file", "lines")
+    __slots__ = ("data", "file", "lines", "plain", "files")
 
     def __init__(self, file: str, data: Any, lines: dict[Path_, int] | None = None):
         self.file = file
         self.data = data
         self.lines: dict[Path_, int] = lines if lines is not None else {}
+        self.plain: set[Path_] = set()  # unquoted scalars holding a '$': interpolation retypes them
+        self.files: dict[Path_, str] = {}  # subtrees that came from an included file
+
+    def file_of(self, path: Path_) -> str:
+        """The file that `path` came from: an included file's, or this document's."""
+        while path:
+            if path in self.files:
+                return self.files[path]
+            path = path[:-1]
+        return self.file
 
     def line(self, path: Path_) -> int:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -70,7 +80,7 @@ class Document:
         return self.lines.get((), 1)
 
     def problem(self, path: Path_, message: str) -> Problem:
-        return Problem(self.file, self.line(path), format_path(path), message)
+        return Problem(self.file_of(path), self.line(path), format_path(path), message)
 
 
 class _Builder:
@@ -96,6 +106,8 @@ class _Builder:
             if node.tag not in _SCALAR_TAGS:
                 self.fail(path, node, f"unsupported tag {node.tag!r}: only plain data is allowed")
                 return None
+            if node.style is None and "$" in node.value:
+                self.doc.plain.add(path)
             return self.constructor.construct_object(node, deep=True)
         self.active.add(id(node))
         try:
@@ -136,6 +148,13 @@ class _Builder:
             self.doc.lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, path + (key,))
         return {**merged, **out}
+
+
+def plain_scalar(text: str) -> Any:
+    """`text` typed as if it had been written unquoted in a topology file (`5558` is an int)."""
+    loader = _Loader("")
+    tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+    return loader.construct_object(yaml.ScalarNode(tag, text), deep=True)
 
 
 class _TooBig(Exception):

@@ -121,7 +121,7 @@ def schema() -> dict[str, Any]:
         },
         EXPECT_KEYS,
     )
-    return {
+    top = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://zmqrun.invalid/topology.schema.json",
         "title": "zmqrun topology",
@@ -136,7 +136,11 @@ def schema() -> dict[str, Any]:
                 "expect": expect,
             },
             TOP_KEYS,
-            required=["nodes"],
+            anyOf=[{"required": ["nodes"]}, {"required": ["include"]}],
             patternProperties={"^x-": {}},
         ),
     }
+    # Resolved before parsing (topology/include.py), so the parser never sees it.
+    top["properties"]["include"] = {"type": "array", "items": {"type": "string", "minLength": 1},
+                                    "description": "topology files whose nodes join this one, relative to it"}  # fmt: skip
+    return top

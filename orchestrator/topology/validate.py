@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.ports import Holder, ephemeral_range
@@ -13,6 +13,7 @@ from orchestrator.topology.model import Node, Socket, Topology, compatible
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 ATTRS_ONE = {"port", "endpoint", "host"}
 ATTRS_MANY = {"ports", "endpoints"}
+BRACES = "write {{ and }} for literal braces, as in python -c one-liners; ${VAR} for an environment variable"
 SCALARS = {"node", "replica", "replicas", "run_id", "python", "topology"}
 
 
@@ -129,7 +130,8 @@ def _check_placeholders(node: Node, bad: Callable[[Path_, str], None]) -> None:
                 continue
             sock, _, attr = key.partition(".")
             if sock not in names:
-                bad(path, f"placeholder {{{key}}}: no socket {sock!r} on this node" if attr else f"unknown placeholder {{{key}}}")
+                what = f"placeholder {{{key}}}: no socket {sock!r} on this node" if attr else f"unknown placeholder {{{key}}}"
+                bad(path, f"{what} ({BRACES})")
             elif attr not in ATTRS_ONE | ATTRS_MANY:
                 bad(path, f"placeholder {{{key}}}: expected .port, .ports, .endpoint, .endpoints or .host")
             elif attr in ATTRS_MANY and m.group(0) != word and not node.shell:
@@ -161,14 +163,16 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def load_topology(path: str, holder_of: Callable[[int], list[Holder]] | None = None) -> Topology:
-    """Load, parse and check one file; raise TopologyError with every problem found."""
-    from orchestrator.topology.loader import load_file
+def load_topology(path: str, holder_of: Callable[[int], list[Holder]] | None = None,
+                  env_files: Sequence[str] = ()) -> Topology:  # fmt: skip
+    """Load (variables substituted, includes merged), parse and check one file; raise
+    TopologyError with every problem found."""
     from orchestrator.topology.parse import parse
+    from orchestrator.topology.source import read
 
-    doc = load_file(path)
-    topology, problems = parse(doc)
-    problems += check(topology, doc, holder_of)
+    source = read(path, env_files)
+    topology, problems = parse(source.doc)
+    problems = source.with_later(problems + check(topology, source.doc, holder_of))
     if problems:
         raise TopologyError(problems)
     return topology
