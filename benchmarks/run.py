@@ -260,8 +260,13 @@ def phases(n: int, reps: int) -> dict[str, list[float]]:
     cmd = Zmqrun(WORK).command(ports, False, 3.0)
     cmd = cmd[:-2] + ["--json", cmd[-1]]
     out: dict[str, list[float]] = {"first_spawn": [], "ready_note": []}
+    out["python"], out["python_yaml"] = [], []
     log = WORK / "bound.log"
     for _ in range(reps):
+        for key, code in (("python", "pass"), ("python_yaml", "import yaml")):  # the floor under zmqrun's start
+            t0 = time.perf_counter()
+            subprocess.run([PY, "-c", code], check=True)
+            out[key].append(time.perf_counter() - t0)
         assert wait_until(lambda: ports_free(ports), 30)
         log.write_text("")
         run = Traced(cmd, {"BENCH_BOUND_LOG": str(log)})
@@ -456,11 +461,15 @@ def main() -> int:
                "the harness starting zmqrun to zmqrun's note that it started the first node (interpreter, imports, YAML, "
                "validation, plan, guardian). *Last ready to \"all ready\"*: from the last node's own clock reading just "
                "after it listened to zmqrun printing \"all N processes ready\" (port polling and the note).", "",
-               "| N | exec to first spawn | last ready to \"all ready\" |", "|---|---|---|"]  # fmt: skip
+               "For scale, in the same run: the same Python starting and exiting (`python -c pass`), and starting, "
+               "importing PyYAML and exiting (`python -c 'import yaml'`).", "",
+               "| N | `python -c pass` | `python -c 'import yaml'` | zmqrun: exec to first spawn | zmqrun: last ready to "
+               "\"all ready\" |", "|---|---|---|---|---|"]  # fmt: skip
         for n in sizes:
             print(f"phases N={n}", flush=True)
             r = phases(n, args.reps)
-            md.append(f"| {n} | {cell(r['first_spawn'], 'ms', 1000)} | {cell(r['ready_note'], 'ms', 1000)} |")
+            md.append(f"| {n} | {cell(r['python'], 'ms', 1000)} | {cell(r['python_yaml'], 'ms', 1000)} "
+                      f"| {cell(r['first_spawn'], 'ms', 1000)} | {cell(r['ready_note'], 'ms', 1000)} |")  # fmt: skip
         md.append("")
     if "sigterm" in only and honcho_stop:
         md += ["### Stop with `stop_signal: SIGTERM`", "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,30 @@ def test_merge_keys_and_aliases_work_for_sharing_settings():
     assert problems == []
     node = topology.nodes[0]
     assert (node.run, node.grace, node.replicas) == (("python3", "w.py"), 2.0, 2)
+
+
+def test_libyaml_and_the_pure_python_parser_load_every_file_alike(monkeypatch):
+    """LibYAML is used for speed; whatever it reports differently (a plain scalar's style is ""
+    there, None in PyYAML) must not change data, lines or which scalars were written unquoted."""
+    import yaml
+
+    from orchestrator.topology import loader
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML built without LibYAML")
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(root.glob("topologies/*.yaml")) + sorted(root.glob("tests/topologies/**/*.yaml"))
+    texts = [f.read_text() for f in files] + ["a: ${P}\nb: '${Q}'\nc: no\nd: [1, 2.5, null, true]\n"]
+    assert len(texts) > 10
+    results = {}
+    for name, base in (("libyaml", yaml.CSafeLoader), ("python", yaml.SafeLoader)):
+        monkeypatch.setattr(loader, "_Loader", loader.make_loader(base))
+        out = []
+        for text in texts:
+            try:
+                doc = load_text(text, "t.yaml")
+                out.append((doc.data, doc.lines, doc.plain))
+            except TopologyError as exc:
+                out.append(([str(p) for p in exc.problems], {}, set()))
+        results[name] = out
+    assert results["libyaml"] == results["python"]

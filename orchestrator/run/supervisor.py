@@ -24,6 +24,9 @@ from orchestrator.run.stopper import Stopper
 from orchestrator.view.printer import Printer
 
 
+POLL_FIRST, POLL_LAST = 0.005, 0.02  # how often listening ports are checked: soon after a spawn, then less
+
+
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
@@ -46,7 +49,8 @@ class Supervisor:
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
-        self.poll_every = 0.005
+        self.poll_every = POLL_FIRST
+        self.next_poll = 0.0
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
@@ -100,7 +104,7 @@ class Supervisor:
         deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
         for p in self.procs:
             if p.state == "running" and p.inst.node.ready.when == "ports":
-                deadlines.append(now + self.poll_every)
+                deadlines.append(self.next_poll)
             if p.state == "running":
                 deadlines.append(p.started + p.inst.node.ready.timeout)
             if p.state == "backoff" and not self.stopping:
@@ -193,6 +197,7 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        self.poll_every, self.next_poll = POLL_FIRST, p.started + POLL_FIRST  # a new node: look again soon
         self.live[p.spawned.pid] = p
         self.pipes.attach(p)
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
@@ -261,10 +266,13 @@ class Supervisor:
 
     def _tick(self) -> None:
         now = self.clock()
-        if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
+        if now >= self.next_poll and any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
-            self.poll_every = min(0.05, self.poll_every * 1.5)
+            # On a schedule, not on every event: a flood of output must not become a flood of
+            # listener queries, and a node that binds late is still seen within POLL_LAST.
+            self.poll_every = min(POLL_LAST, self.poll_every * 1.5)
+            self.next_poll = now + self.poll_every
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"

@@ -16,24 +16,22 @@ MAX_NODES = 50_000  # after alias expansion; stops "billion laughs" documents ch
 Path_ = tuple[str | int, ...]
 
 
-# LibYAML's parser when PyYAML was built with it: it keeps every node's line (the marks), and
-# composes a file several times faster than the pure-Python parser.
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def make_loader(base: type[Any]) -> type[Any]:
+    """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans, so `restart: no`
+    stays the string "no"."""
+    loader: type[Any] = type("_Loader", (base,), {})
+    loader.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))  # fmt: skip
+    return loader
 
 
-class _Loader(_Base):  # type: ignore[misc,valid-type]
-    """SafeLoader with YAML 1.2 booleans, so `restart: no` stays the string "no"."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+# LibYAML's parser when PyYAML was built with it: it keeps every node's line (the marks) and
+# composes a file some ten times faster than the pure-Python parser, which matters at start-up.
+_Loader = make_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -106,7 +104,7 @@ class _Builder:
             if node.tag not in _SCALAR_TAGS:
                 self.fail(path, node, f"unsupported tag {node.tag!r}: only plain data is allowed")
                 return None
-            if node.style is None and "$" in node.value:
+            if not node.style and "$" in node.value:  # plain: None from PyYAML's parser, "" from LibYAML's
                 self.doc.plain.add(path)
             return self.constructor.construct_object(node, deep=True)
         self.active.add(id(node))
