@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 
-COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete")
+COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete", "export")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -74,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     examples.add_argument("--copy", metavar="DIR", help="write them all to DIR/topologies (never overwrites)")
     completion = sub.add_parser("completion", help="print a shell completion script: source <(zmqrun completion bash)")
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+    export = sub.add_parser("export", help="manifests for Kubernetes or Docker Compose; runs nothing")
+    engines = export.add_subparsers(dest="engine", metavar="ENGINE", required=True)
+    k8s = engines.add_parser("kubernetes", help="Deployments, StatefulSets, Jobs, Services, NetworkPolicies")
+    k8s.add_argument("file")
+    k8s.add_argument("-o", "--output", metavar="DIR|-", help="write one file per object into DIR (default: stdout)")
+    k8s.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
+    k8s.add_argument("--namespace", metavar="NS", help="put every object in namespace NS")
+    _env_flag(k8s)
+    comp = engines.add_parser("compose", help="a Compose file")
+    comp.add_argument("file")
+    comp.add_argument("-o", "--output", metavar="FILE|-", help="write to FILE (default: stdout)")
+    comp.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
+    _env_flag(comp)
     return p
 
 
@@ -124,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(schema(), indent=2, ensure_ascii=False))
             return ExitStatus.OK
+        if args.command == "export":
+            from orchestrator.commands.export import export
+
+            return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None),
+                          args.env_file)  # fmt: skip
         if args.command == "graph":
             return _graph(args)
         if args.command in ("config", "examples", "completion"):
@@ -139,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose, args.env_file)
         parser.error(f"unknown command {args.command}")
     except TopologyError as exc:
-        _report_problems(exc)
+        _report_problems(exc, "written" if args.command == "export" else "started")
         return exc.status
     except ZmqrunError as exc:
         print(f"zmqrun: {exc}", file=sys.stderr)
@@ -162,11 +180,11 @@ def console() -> NoReturn:
     os._exit(status)
 
 
-def _report_problems(exc: TopologyError) -> None:
+def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
         print(f"error: {problem}", file=sys.stderr)
-    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was started", file=sys.stderr)
+    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was {nothing_was}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:

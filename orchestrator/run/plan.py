@@ -104,12 +104,7 @@ def make_plan(
                     port = sock.port if sock.port is not None else (allocator.take() if sock.transport == "tcp" else None)
                     endpoint = _bind_endpoint(sock, port, rundir, node.name, replica)
                     bound.setdefault((node.name, sock.name), []).append(endpoint)
-    incoming: dict[tuple[str, str], int] = {}
-    for node in topology.nodes:
-        for sock in node.sockets:
-            for peer, peer_sock in peers(topology, node, sock):
-                edge = (peer.name, peer_sock.name)
-                incoming[edge] = incoming.get(edge, 0) + node.replicas
+    incoming = connecting(topology)
     instances = []
     for node in topology.nodes:
         for replica in range(1, node.replicas + 1):
@@ -129,6 +124,17 @@ def make_plan(
             instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env))
     after = start_after(topology)
     return Plan(topology, run_id, tuple(instances), waves(topology, after), after)
+
+
+def connecting(topology: Topology) -> dict[tuple[str, str], int]:
+    """For each bound (node, socket), how many instances connect to it by reference."""
+    incoming: dict[tuple[str, str], int] = {}
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for peer, peer_sock in peers(topology, node, sock):
+                edge = (peer.name, peer_sock.name)
+                incoming[edge] = incoming.get(edge, 0) + node.replicas
+    return incoming
 
 
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
@@ -247,3 +253,7 @@ def waves(topology: Topology, after: dict[str, tuple[tuple[str, str], ...]]) -> 
         out.setdefault(level[n.name], []).append(n.name)
     return tuple(tuple(out[k]) for k in sorted(out))
 
+
+
+# `zmqrun export` fills the same environment contract for a pod template.
+instance = _instance

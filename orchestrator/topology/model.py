@@ -88,6 +88,7 @@ class Node(NamedTuple):
     exit_on_end: bool = False
     line: int = 0
     buffering: str = "line"  # line (a pseudo-terminal) | full (a pipe) | unbuffered (a pipe, PYTHONUNBUFFERED=1)
+    image: str | None = None  # container image for `zmqrun export`; None: the topology's default
 
     def socket(self, name: str) -> Socket | None:
         return next((s for s in self.sockets if s.name == name), None)
@@ -114,6 +115,7 @@ class Topology(NamedTuple):
     nodes: tuple[Node, ...] = ()
     port_range: tuple[int, int] = (20000, 29999)
     expect: Expect | None = None
+    image: str | None = None  # default container image for `zmqrun export`
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.name == name), None)

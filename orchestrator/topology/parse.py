@@ -15,14 +15,16 @@ from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES, Captur
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 SOCKET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 ENDPOINT = re.compile(r"^(tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
+# A container image reference: [registry[:port]/]path[:tag][@sha256:digest], lower case path.
+IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/-]|:[0-9]+/)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_REPLICAS = 1000
 
-TOP_KEYS = {"name", "description", "ports", "grace", "buffering", "nodes", "expect"}
+TOP_KEYS = {"name", "description", "ports", "grace", "buffering", "nodes", "expect", "image"}
 NODE_KEYS = {
     "run", "shell", "device", "replicas", "env", "cwd", "sockets", "restart", "stop_signal",
-    "grace", "depends_on", "ready", "stdin", "exit_on_end", "buffering",
+    "grace", "depends_on", "ready", "stdin", "exit_on_end", "buffering", "image",
 }  # fmt: skip
 SOCKET_KEYS = {"type", "bind", "connect", "host", "transport"}
 RESTART_KEYS = {"policy", "limit", "window", "backoff", "max_backoff"}
@@ -121,7 +123,8 @@ def parse(doc: Document) -> tuple[Topology, list[Problem]]:
                 r.bad(path, "a node name starts with a letter and holds only letters, digits, '_' and '-'")
             nodes.append(_node(r, node_name, raw, path, grace if grace is not None else 3.0, buffering))
     expect = _expect(r, top["expect"], ("expect",)) if "expect" in top else None
-    topology = Topology(name, file, base_dir, description, tuple(nodes), port_range, expect)
+    image = _image(r, top["image"], ("image",)) if "image" in top else None
+    topology = Topology(name, file, base_dir, description, tuple(nodes), port_range, expect, image)
     return topology, r.problems
 
 
@@ -202,6 +205,7 @@ def _node(r: _Reader, name: str, raw: Any, path: Path_, default_grace: float, de
         exit_on_end=exit_on_end,
         line=line,
         buffering=_buffering(r, m, path, default_buffering),
+        image=_image(r, m["image"], path + ("image",)) if "image" in m else None,
     )
 
 
@@ -309,6 +313,13 @@ def _device_sockets(r: _Reader, device: str, sockets: tuple[Socket, ...], path: 
             r.bad(path + ("sockets", s.name, "type"),
                   f"a {device} device's {s.name} is {' or '.join(sorted(allowed))}, not {s.type}")  # fmt: skip
     return sockets
+
+
+def _image(r: _Reader, value: Any, path: Path_) -> str | None:
+    if not isinstance(value, str) or not IMAGE.match(value):
+        r.bad(path, f"expected a container image reference such as 'registry/zmqrun:1.0', got {value!r}")
+        return None
+    return value
 
 
 def _restart(r: _Reader, value: Any, path: Path_) -> Restart:

@@ -10,6 +10,7 @@ from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES
 from orchestrator.topology.parse import (
     CONDITIONS,
     EXPECT_KEYS,
+    IMAGE,
     MAX_REPLICAS,
     NODE_KEYS,
     READY_KEYS,
@@ -30,6 +31,8 @@ BUFFERING_SCHEMA = {"enum": list(BUFFERING),
                     "description": "line: a pseudo-terminal (the default); full: a pipe; unbuffered: a pipe and PYTHONUNBUFFERED=1"}
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
+IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
+             "description": "container image for `zmqrun export` (a node's own wins over the top-level default)"}
 NODE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SOCKET_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
 TARGET = r"^([A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_]*|tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$"
@@ -105,6 +108,7 @@ def schema() -> dict[str, Any]:
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
             "buffering": BUFFERING_SCHEMA,
+            "image": IMAGE_REF,
         },
         NODE_KEYS,
         anyOf=[{"required": ["run"], "not": {"required": ["device"]}},
@@ -134,6 +138,7 @@ def schema() -> dict[str, Any]:
                 "buffering": BUFFERING_SCHEMA,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
+                "image": IMAGE_REF,
             },
             TOP_KEYS,
             anyOf=[{"required": ["nodes"]}, {"required": ["include"]}],

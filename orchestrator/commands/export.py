@@ -1,0 +1,80 @@
+"""`zmqrun export kubernetes|compose`: load a topology, translate, render, lint, write."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from orchestrator.errors import TopologyError, ZmqrunError
+from orchestrator.export import compose, kubernetes, lint
+from orchestrator.export.output import dump
+from orchestrator.export.workloads import Workload, translate
+from orchestrator.topology.model import Topology
+from orchestrator.topology.validate import load_topology
+
+
+class ExportError(ZmqrunError):
+    """The exporter produced manifests that fail its own lint: a bug in zmqrun, not the file."""
+
+
+def _header(topology: Topology, workloads: tuple[Workload, ...], engine: str, naming: Any) -> list[str]:
+    lines = [
+        f"Exported by `zmqrun export {engine}` from {os.path.basename(topology.file)} (topology {topology.name}).",
+        "Bound sockets, with the fixed ports chosen for them (each pod/container has its own address):",
+    ]
+    for w in workloads:
+        for p in w.ports:
+            hosts = (
+                [naming.replica(w.name, r) for r in range(1, w.replicas + 1)] if w.each else [naming.service(w.name)]
+            )
+            lines.append(f"  {w.node.name}.{p.socket}: " + " ".join(f"tcp://{h}:{p.number}" for h in hosts))
+    return lines
+
+
+def external(topology: Topology) -> set[str]:
+    """Literal endpoints the file gives; they are kept as they are and not the exporter's to resolve."""
+    return {t for n in topology.nodes for s in n.sockets for t in s.connect if "://" in t}
+
+
+def export_documents(file: str, engine: str, image: str | None = None, namespace: str | None = None,
+                     env_files: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    """The documents for `engine` and the header lines; raises TopologyError with every problem."""
+    topology = load_topology(file, env_files=env_files)
+    naming = kubernetes.NAMING if engine == "kubernetes" else compose.NAMING
+    workloads, problems = translate(topology, naming, image)
+    if engine == "kubernetes":
+        docs, more = kubernetes.render(workloads, topology.name, topology.file, namespace)
+        problems += more
+        findings = lint.kubernetes(docs, external(topology))
+    else:
+        docs = [compose.render(workloads, topology.name)]
+        findings = lint.compose(docs[0], external(topology))
+    if problems:
+        raise TopologyError(problems)
+    if findings:
+        raise ExportError("the export fails zmqrun's own lint (a bug in zmqrun): " + "; ".join(findings))
+    return docs, _header(topology, workloads, engine, naming)
+
+
+def export_text(file: str, engine: str, image: str | None = None, namespace: str | None = None) -> str:
+    docs, header = export_documents(file, engine, image, namespace)
+    return dump(docs, header)
+
+
+def export(engine: str, file: str, out: str | None, image: str | None, namespace: str | None,
+           env_files: Sequence[str] = ()) -> int:  # fmt: skip
+    docs, header = export_documents(file, engine, image, namespace, env_files)
+    if out is None or out == "-":
+        sys.stdout.write(dump(docs, header))
+    elif engine == "kubernetes":
+        os.makedirs(out, exist_ok=True)
+        for doc in docs:
+            path = os.path.join(out, f"{doc['kind'].lower()}-{doc['metadata']['name']}.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(dump([doc], header[:1]))
+    else:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(dump(docs, header))
+    return 0

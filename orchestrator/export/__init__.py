@@ -1,0 +1,1 @@
+"""`zmqrun export`: a topology translated into manifests for the engines people already run."""

@@ -1,0 +1,199 @@
+"""The engine-neutral half of `zmqrun export`: a topology in, one workload per node out (fixed
+ports, endpoints rewritten to the names an engine's DNS gives, the ZMQRUN_* environment), with
+every node that cannot leave this machine reported. Pure: no files, no engine syntax."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+from orchestrator.errors import Problem
+from orchestrator.run.plan import Binding, connecting, instance, start_after
+from orchestrator.topology.model import Node, Topology
+
+# The planner renders one replica at a time; a pod template is shared by every replica, whose
+# number is known only when the pod starts. Rendering with this number marks where it goes.
+REPLICA_MARK = 7_913_571_031
+LOOPBACK = re.compile(r"^tcp://(127\.[0-9.]+|localhost|\[::1\]|\*|0\.0\.0\.0):", re.IGNORECASE)
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class Port(NamedTuple):
+    socket: str
+    name: str  # an IANA service name: at most 15 characters, lower case, digits and '-'
+    number: int
+
+
+class Launch(NamedTuple):
+    """What one container runs: the command, its environment (sorted), lines fed to stdin."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    stdin: tuple[str, ...] | None
+
+
+class Workload(NamedTuple):
+    node: Node
+    name: str  # DNS-1123 label, the node's name in the engine
+    image: str
+    one_shot: bool  # runs to completion (a Job); otherwise kept running
+    ports: tuple[Port, ...]  # bound tcp ports, fixed
+    each: bool  # several replicas bind: peers reach each one by its own name
+    launches: tuple[Launch, ...]  # replica r at index r-1, its number filled in
+    template: Launch  # the replica number left as REPLICA_MARK
+    after: tuple[tuple[str, str], ...]  # (workload name, zmqrun condition): zmqrun's start order
+
+    @property
+    def replicas(self) -> int:
+        return self.node.replicas
+
+
+class Naming(NamedTuple):
+    """How an engine's DNS names a workload's one address, and each replica's own address."""
+
+    service: Callable[[str], str]
+    replica: Callable[[str, int], str]  # (workload name, replica from 1)
+
+
+def dns_name(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def project_name(topology: str) -> str:
+    """A topology's name as a label value and Compose project name: [a-z0-9-], at most 63."""
+    name = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", topology.lower()))[:63].strip("-")
+    return name if name and name[0].isalpha() else f"zmqrun-{name}".rstrip("-")[:63]
+
+
+def port_name(socket: str, number: int) -> str:
+    name = re.sub(r"-+", "-", socket.lower().replace("_", "-")).strip("-")
+    ok = len(name) <= 15 and re.search(r"[a-z]", name) and re.fullmatch(r"[a-z0-9-]+", name)
+    return name if ok else f"zmq-{number}"
+
+
+def one_shot_nodes(topology: Topology) -> set[str]:
+    """Nodes that end by design: the run ends with them, another waits for them to complete,
+    or the expect block waits for their exit status."""
+    names = {n.name for n in topology.nodes if n.exit_on_end}
+    names |= {d for n in topology.nodes for d, c in n.depends_on if c == "process_completed_successfully"}
+    names |= {name for name, _ in topology.expect.exit} if topology.expect else set()
+    return names
+
+
+def translate(
+    topology: Topology, naming: Naming, image: str | None = None
+) -> tuple[tuple[Workload, ...], list[Problem]]:
+    """Every node as a workload; `image` replaces the topology's default (a node's own wins)."""
+    problems: list[Problem] = []
+
+    def bad(line: int, path: str, message: str) -> None:
+        problems.append(Problem(topology.file, line, path, message))
+
+    names: dict[str, str] = {}
+    for node in topology.nodes:
+        name = dns_name(node.name)
+        if not DNS_LABEL.match(name) or len(name) + 1 + len(str(node.replicas)) > 63:
+            bad(node.line, f"nodes.{node.name}", f"{name!r} is not a DNS-1123 label an engine can use as a name")
+        elif name in names:
+            bad(node.line, f"nodes.{node.name}", f"becomes {name!r}, the same name as node {names[name]!r}")
+        names[name] = node.name
+    ports = {n.name: _ports(n, topology.port_range[0]) for n in topology.nodes}
+    each = {n.name: n.replicas > 1 and bool(ports[n.name]) for n in topology.nodes}
+    incoming = connecting(topology)
+    one_shot = one_shot_nodes(topology)
+    after = start_after(topology)
+    workloads = []
+    for node in topology.nodes:
+        path = f"nodes.{node.name}"
+        chosen = node.image or image or topology.image
+        if chosen is None:
+            bad(node.line, path, "no container image: give the node 'image:', the topology 'image:', or --image")
+        if node.stdin == "inherit":
+            bad(node.line, f"{path}.stdin", "stdin: inherit needs this terminal; a pod or container has none")
+        if node.cwd is not None and not node.cwd.startswith("/"):
+            bad(
+                node.line,
+                f"{path}.cwd",
+                f"cwd {node.cwd!r} is relative to the topology file, which is not in the image",
+            )
+        bindings = []
+        for sock in node.sockets:
+            spath = f"{path}.sockets.{sock.name}"
+            if sock.bind:
+                eps: tuple[str, ...] = (
+                    (f"ipc:///tmp/zmqrun.{node.name}.{sock.name}",)
+                    if sock.transport == "ipc"
+                    else (f"tcp://*:{ports[node.name][sock.name]}",)
+                )
+                bindings.append(
+                    Binding(sock.name, sock.type, True, eps, _numbers(eps), incoming.get((node.name, sock.name), 0))
+                )
+                continue
+            eps = ()
+            for target in sock.connect:
+                if "://" in target:
+                    if target.startswith("ipc://") or LOOPBACK.match(target):
+                        bad(sock.line, f"{spath}.connect", f"{target} is on this machine; another host cannot reach it")
+                    eps += (target,)
+                    continue
+                peer_name, _, peer_sock_name = target.partition(".")
+                peer = topology.node(peer_name)
+                peer_sock = peer.socket(peer_sock_name) if peer else None
+                if peer is None or peer_sock is None:
+                    continue  # the loader refused this already
+                if peer_sock.transport == "ipc":
+                    bad(
+                        sock.line, f"{spath}.connect", f"{target} is an ipc socket; ipc:// cannot cross hosts (use tcp)"
+                    )
+                    continue
+                port = ports[peer.name][peer_sock.name]
+                peer_dns = dns_name(peer.name)
+                hosts = (
+                    [naming.replica(peer_dns, r) for r in range(1, peer.replicas + 1)]
+                    if each[peer.name]
+                    else [naming.service(peer_dns)]
+                )
+                eps += tuple(f"tcp://{h}:{port}" for h in hosts)
+            bindings.append(Binding(sock.name, sock.type, False, eps, _numbers(eps), len(eps)))
+        launches = tuple(_launch(topology, node, r, tuple(bindings)) for r in range(1, node.replicas + 1))
+        template = _launch(topology, node, REPLICA_MARK, tuple(bindings))
+        template = template._replace(env=tuple(kv for kv in template.env if kv[0] != "ZMQRUN_REPLICA"))
+        if any(str(REPLICA_MARK) in w for w in node.run):
+            bad(node.line, f"{path}.run", f"the command holds {REPLICA_MARK}, which export uses as a marker")
+        workloads.append(Workload(
+            node, dns_name(node.name), chosen or "", node.name in one_shot,
+            tuple(Port(s, port_name(s, p), p) for s, p in ports[node.name].items()),
+            each[node.name], launches, template,
+            tuple((dns_name(d), c) for d, c in after.get(node.name, ())),
+        ))  # fmt: skip
+    return tuple(workloads), problems
+
+
+def _ports(node: Node, first: int) -> dict[str, int]:
+    """Fixed ports for a node's tcp binds: its own where given, else the next free from `first`.
+    Each pod or container has its own address, so ports need not differ between nodes."""
+    fixed = {s.port for s in node.sockets if s.port is not None}
+    out: dict[str, int] = {}
+    port = first
+    for sock in node.sockets:
+        if not sock.bind or sock.transport != "tcp":
+            continue
+        if sock.port is not None:
+            out[sock.name] = sock.port
+            continue
+        while port in fixed:
+            port += 1
+        out[sock.name] = port
+        port += 1
+    return out
+
+
+def _numbers(endpoints: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(int(e.rsplit(":", 1)[1]) for e in endpoints if e.startswith("tcp://"))
+
+
+def _launch(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...]) -> Launch:
+    inst = instance(topology, node, replica, bindings, topology.name, "python", {})
+    stdin = node.stdin if isinstance(node.stdin, tuple) else None
+    return Launch(inst.argv, inst.env, stdin)
