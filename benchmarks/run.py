@@ -88,7 +88,11 @@ def start_stop(launchers: list[Launcher], n: int, reps: int) -> dict[str, dict[s
             if isinstance(la, Bash):
                 kill_all(proc, pids)
                 continue
-            results[la.name]["stop"].append(ctrl_c(proc, ports, la.name))
+            try:
+                results[la.name]["stop"].append(ctrl_c(proc, ports, la.name))
+            except RuntimeError as exc:  # reported, not averaged: one launcher's hang must not end the run
+                print(f"  {exc}", flush=True)
+                results[la.name].setdefault("hung", []).append(1.0)
     return results
 
 
@@ -452,9 +456,19 @@ def main() -> int:
           "set-up command; honcho is installed into `benchmarks/.work/`).", "", "## Machine", "", *machine(),
           f"- load average when the run began: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min); other jobs shared the "
           "machine, so absolute times are inflated and only the ratios within this run mean much", ""]  # fmt: skip
+    out = Path(args.out)
+    kept = ""
+    if out.exists() and ASSESSMENT in out.read_text():  # the hand-written reading of the figures stays
+        kept = out.read_text()[out.read_text().index(ASSESSMENT):]
+
+    def save() -> None:
+        """After every section, so that a run cut short still leaves what it measured."""
+        out.write_text("\n".join(md) + "\n" + kept)
+
     honcho_stop: dict[int, list[float]] = {}
     if "startstop" in only:
         md += start_stop_section(sizes, args.reps, honcho_stop)
+        save()
     if "phases" in only:
         md += ["### zmqrun's own phases", "",
                "The same nodes, zmqrun run with `--json` (every record carries zmqrun's clock). *Exec to first spawn*: from "
@@ -471,6 +485,7 @@ def main() -> int:
             md.append(f"| {n} | {cell(r['python'], 'ms', 1000)} | {cell(r['python_yaml'], 'ms', 1000)} "
                       f"| {cell(r['first_spawn'], 'ms', 1000)} | {cell(r['ready_note'], 'ms', 1000)} |")  # fmt: skip
         md.append("")
+        save()
     if "sigterm" in only and honcho_stop:
         md += ["### Stop with `stop_signal: SIGTERM`", "",
                "On Ctrl-C honcho's nodes get SIGINT from the terminal and honcho sends SIGTERM at once; a Python node "
@@ -483,6 +498,7 @@ def main() -> int:
             ratio = statistics.median(t) / statistics.median(honcho_stop[n])
             md.append(f"| {n} | {cell(honcho_stop[n], 'ms', 1000)} | {cell(t, 'ms', 1000)} | {ratio:.2f}x | {verdict(ratio <= 0.5)} |")
         md.append("")
+        save()
     if "stubborn" in only:
         md += ["### Stubborn nodes", "", "Nodes ignore SIGINT and SIGTERM; grace 1 s. Target: total ≤ grace + 0.5 s, whatever N.", "",
                "| N | zmqrun stop | target |", "|---|---|---|"]  # fmt: skip
@@ -493,17 +509,16 @@ def main() -> int:
         md.append("")
     if "chatty" in only:
         md += chatty_section(args.lines, args.reps)
+        save()
     if "many" in only and args.many:
         md += many_section(args.many, max(2, args.reps // 2))
+        save()
     if "idle" in only:
         md += idle_section(args.reps)
+        save()
     if "dataplane" in only:
         md += dataplane_section(args.reps)
-    out = Path(args.out)
-    kept = ""
-    if out.exists() and ASSESSMENT in out.read_text():  # the hand-written reading of the figures stays
-        kept = out.read_text()[out.read_text().index(ASSESSMENT):]
-    out.write_text("\n".join(md) + "\n" + kept)
+    save()
     print(f"wrote {args.out}")
     return 0
 
@@ -520,6 +535,7 @@ def start_stop_section(sizes: list[int], reps: int, honcho_stop: dict[int, list[
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     per_node: dict[int, float] = {}
     stop_per_node: dict[int, float] = {}
+    hung: list[str] = []
     for n in sizes:
         print(f"start/stop N={n}", flush=True)
         r = start_stop([Bash(WORK), Floor(WORK), Honcho(WORK), Zmqrun(WORK)], n, reps)
@@ -529,12 +545,18 @@ def start_stop_section(sizes: list[int], reps: int, honcho_stop: dict[int, list[
         limit = 1.5 if n <= 4 else 1.1
         hlimit = 0.8 if n <= 4 else 1.0
         per_node[n], stop_per_node[n] = z / n, zs / n
+        for name, res in r.items():
+            if res.get("hung"):
+                hung.append(f"{name} did not stop within 60 s in {len(res['hung'])} of {reps} runs at N={n} "
+                            "(left out of its median)")  # fmt: skip
         md.append(f"| {n} | {cell(r['bash &']['start'])} | {cell(r['honcho']['start'])} | {cell(r['zmqrun']['start'])} "
                   f"| {z / b:.2f}x | {z / h:.2f}x | ≤ {limit}x bash, ≤ {hlimit}x honcho: {verdict(z / b <= limit and z / h <= hlimit)} "
                   f"| {cell(r['kill-all & wait']['stop'], 'ms', 1000)} | {cell(r['honcho']['stop'], 'ms', 1000)} "
                   f"| {cell(r['zmqrun']['stop'], 'ms', 1000)} | {zs / fs:.2f}x | {zs / hs:.2f}x "
                   f"| ≤ 1.1x floor, ≤ 0.5x honcho: {verdict(zs / fs <= 1.1 and zs / hs <= 0.5)} |")  # fmt: skip
     md.append("")
+    if hung:
+        md += ["Hangs: " + "; ".join(hung) + ".", ""]
     if 16 in per_node and 200 in per_node:
         ratio, sratio = per_node[200] / per_node[16], stop_per_node[200] / stop_per_node[16]
         md += [f"Scale: start-up per node at 200 is {ratio:.2f}x that at 16 (target ≤ 1.2x: {verdict(ratio <= 1.2)}); "

@@ -69,3 +69,15 @@ def test_two_hundred_nodes_start_relay_and_stop(zmqrun):
     assert sorted(int(m) for m in re.findall(r"\| up (\d+)$", text, re.MULTILINE)) == list(range(1, 201))
     assert len(re.findall(r"stopped \(", text)) == 200
     assert run_marker_pids(run_id) == []
+
+
+def test_many_fixed_ports_ask_the_kernel_for_listeners_once(monkeypatch):
+    from orchestrator.run import ports
+
+    asked = []
+    monkeypatch.setattr(ports, "listening_ports", lambda: asked.append(1) or {25001})
+    monkeypatch.setattr(ports, "holders", lambda port: [ports.Holder(7, "u", "cmd", "LISTEN")])
+    holder_of = ports.listener_lookup()
+    found = {port: holder_of(port) for port in range(25000, 25064)}
+    assert len(asked) == 1
+    assert [p for p, h in found.items() if h] == [25001]

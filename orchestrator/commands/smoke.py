@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from orchestrator.errors import TopologyError
-from orchestrator.run.ports import listener_holders
+from orchestrator.run.ports import listener_lookup
 from orchestrator.run.runner import execute
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import sanitize, to_devnull
@@ -64,7 +64,7 @@ def collect(paths: list[str]) -> list[Path]:
 def run_one(file: Path, timeout: float | None, verbose: bool, env_files: Sequence[str] = ()) -> Result:
     start = time.monotonic()
     try:
-        topology = load_topology(str(file), holder_of=listener_holders, env_files=env_files)
+        topology = load_topology(str(file), holder_of=listener_lookup(), env_files=env_files)
     except TopologyError as exc:
         return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",
                       [str(p) for p in exc.problems], 2)  # fmt: skip

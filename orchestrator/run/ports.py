@@ -114,9 +114,21 @@ def port_is_free(port: int) -> bool:
 
 def listener_holders(port: int) -> list[Holder]:
     """Who listens on `port`; asks the (costly) process tables only when something does."""
-    if port not in listening_ports():
-        return []
-    return [h for h in holders(port) if h.status == "LISTEN"]
+    return listener_lookup()(port)
+
+
+def listener_lookup() -> Callable[[int], list[Holder]]:
+    """listener_holders for many ports in a row (a topology's fixed ports): the kernel is asked
+    for the listening ports once, on the first question, not once per port."""
+    listening: set[int] | None = None
+
+    def holder_of(port: int) -> list[Holder]:
+        nonlocal listening
+        if listening is None:
+            listening = listening_ports()
+        return [h for h in holders(port) if h.status == "LISTEN"] if port in listening else []
+
+    return holder_of
 
 
 def holders(port: int) -> list[Holder]:
