@@ -1,10 +1,12 @@
 """Data-plane roles for the benchmarks, each its own process:
 
-    dataplane.py send ENDPOINT COUNT SIZE raw|helper           PUSH, connects
-    dataplane.py recv ENDPOINT COUNT raw|helper bind|connect   PULL; prints messages/second
+    dataplane.py send ENDPOINT COUNT SIZE raw|helper|curve           PUSH, connects
+    dataplane.py recv ENDPOINT COUNT raw|helper|curve bind|connect   PULL; prints messages/second
     dataplane.py proxy FRONTEND BACKEND                     a bare zmq.proxy (PULL -> PUSH), both bind
 
-The helper variants get their socket from orchestrator.node exactly as under zmqrun."""
+The helper variants get their socket from orchestrator.node exactly as under zmqrun; `curve` is
+the helper with `security: curve`, its keys in the ZMQRUN_CURVE_* variables as zmqrun sets them
+and the peer's public key in DATAPLANE_CURVE (the extra socket spec zmqrun would add)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import zmq
 
 
 def helper_socket(name: str, kind: str, bind: bool, endpoint: str) -> tuple[object, zmq.Socket[bytes]]:
-    os.environ["ZMQRUN_SOCKETS"] = json.dumps({name: {"type": kind, "bind": bind, "endpoints": [endpoint], "peers": 1}})
+    spec = {"type": kind, "bind": bind, "endpoints": [endpoint], "peers": 1, **json.loads(os.environ.get("DATAPLANE_CURVE", "{}"))}
+    os.environ["ZMQRUN_SOCKETS"] = json.dumps({name: spec})
     from orchestrator.node import Node
 
     node = Node()
@@ -25,7 +28,7 @@ def helper_socket(name: str, kind: str, bind: bool, endpoint: str) -> tuple[obje
 
 
 def send(endpoint: str, count: int, size: int, flavour: str) -> None:
-    if flavour == "helper":
+    if flavour in ("helper", "curve"):
         node, sock = helper_socket("out", "PUSH", False, endpoint)
     else:
         ctx = zmq.Context()
@@ -35,7 +38,7 @@ def send(endpoint: str, count: int, size: int, flavour: str) -> None:
     payload = b"x" * size
     for _ in range(count):
         sock.send(payload)
-    if flavour == "helper":
+    if flavour in ("helper", "curve"):
         node.close()  # type: ignore[attr-defined]
     else:
         sock.close()
@@ -43,7 +46,7 @@ def send(endpoint: str, count: int, size: int, flavour: str) -> None:
 
 
 def recv(endpoint: str, count: int, flavour: str, mode: str) -> None:
-    if flavour == "helper":
+    if flavour in ("helper", "curve"):
         node, sock = helper_socket("in", "PULL", mode == "bind", endpoint)
     else:
         ctx = zmq.Context()
@@ -56,7 +59,7 @@ def recv(endpoint: str, count: int, flavour: str, mode: str) -> None:
         sock.recv()
     elapsed = time.perf_counter() - start
     print(f"{(count - 1) / elapsed:.0f}", flush=True)
-    if flavour == "helper":
+    if flavour in ("helper", "curve"):
         node.close()  # type: ignore[attr-defined]
     else:
         sock.close(linger=0)

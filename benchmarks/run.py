@@ -369,18 +369,19 @@ def idle(la: Launcher, n: int, seconds: float) -> tuple[float, float, int]:
 # ---- data plane ------------------------------------------------------------------------------
 
 
-def throughput(recv_args: list[str], send_args: list[str], middle: list[str] | None, env: dict[str, str] | None = None) -> float:
+def throughput(recv_args: list[str], send_args: list[str], middle: list[str] | None, env: dict[str, str] | None = None,
+               ends: tuple[dict[str, str], dict[str, str]] = ({}, {})) -> float:  # fmt: skip
     dp = [PY, str(HERE / "dataplane.py")]
     procs = []
     try:
-        receiver = subprocess.Popen(dp + ["recv"] + recv_args, stdout=subprocess.PIPE, text=True)
+        receiver = subprocess.Popen(dp + ["recv"] + recv_args, stdout=subprocess.PIPE, text=True, env={**os.environ, **ends[0]})
         procs.append(receiver)
         assert receiver.stdout.readline().strip() == "ready"
         if middle:
             mid = subprocess.Popen(middle, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
             procs.append(mid)
             wait_until(lambda: mid.stdout.readline() != "", 10)
-        sender = subprocess.Popen(dp + ["send"] + send_args)
+        sender = subprocess.Popen(dp + ["send"] + send_args, env={**os.environ, **ends[1]})
         procs.append(sender)
         rate = float(receiver.stdout.readline())
         receiver.wait(timeout=60)
@@ -397,12 +398,32 @@ def throughput(recv_args: list[str], send_args: list[str], middle: list[str] | N
                     p.wait()
 
 
+def curve_ends(directory: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Environments of a CURVE receiver (server) and sender (client), with key files as zmqrun makes them."""
+    from orchestrator.security import store
+    from orchestrator.security.keys import Keyring
+
+    keys = Keyring(os.path.join(directory, "keys"))
+    server, client = keys.public("recv.1"), keys.public("send.1")
+    store.write(keys)
+
+    def env(label: str, extra: dict[str, object]) -> dict[str, str]:
+        return {"ZMQRUN_CURVE_PUBLICKEY": keys.public(label), "ZMQRUN_CURVE_SECRETKEY_FILE": keys.secret_file(label),
+                "DATAPLANE_CURVE": json.dumps({"security": "curve", **extra})}  # fmt: skip
+
+    return env("recv.1", {"clientkeys": [client]}), env("send.1", {"serverkeys": [server]})
+
+
 def dataplane(reps: int) -> dict[str, dict[str, list[float]]]:
+    import tempfile
+
     ports = free_ports(3, 26000)
     a, b = (f"tcp://127.0.0.1:{p}" for p in ports[:2])
     res: dict[str, dict[str, list[float]]] = {}
+    keydir = tempfile.TemporaryDirectory(prefix="dataplane-")  # 0700, like a run's private directory
+    curve = curve_ends(keydir.name)
     for size, count in ((16, 300_000), (1024, 100_000)):
-        r = res.setdefault(f"{size}", {"bare proxy": [], "built-in streamer": [], "raw pyzmq": [], "helper": []})
+        r = res.setdefault(f"{size}", {"bare proxy": [], "built-in streamer": [], "raw pyzmq": [], "helper": [], "curve": []})
         device_env = {"ZMQRUN_SOCKETS": json.dumps({"frontend": {"type": "PULL", "bind": True, "endpoints": [a]},
                                                     "backend": {"type": "PUSH", "bind": True, "endpoints": [b]}})}  # fmt: skip
         for _ in range(reps):
@@ -411,6 +432,8 @@ def dataplane(reps: int) -> dict[str, dict[str, list[float]]]:
             r["built-in streamer"].append(throughput(*via_proxy, [PY, "-m", "orchestrator.nodes.device", "streamer"], device_env))
             r["raw pyzmq"].append(throughput([a, str(count), "raw", "bind"], [a, str(count), str(size), "raw"], None))
             r["helper"].append(throughput([a, str(count), "helper", "bind"], [a, str(count), str(size), "helper"], None))
+            r["curve"].append(throughput([a, str(count), "curve", "bind"], [a, str(count), str(size), "curve"], None, ends=curve))
+    keydir.cleanup()
     return res
 
 
@@ -432,6 +455,44 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+def dataplane_section(reps: int) -> list[str]:
+    md = ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
+          "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "
+          "`orchestrator.node` against raw pyzmq.", "",
+          "| message | bare zmq.proxy | built-in streamer | ratio | raw pyzmq | helper | ratio | target |",
+          "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    print("data plane", flush=True)
+    results = dataplane(reps)
+    for size, r in results.items():
+        bp, bs, raw, hp = (statistics.median(r[k]) for k in ("bare proxy", "built-in streamer", "raw pyzmq", "helper"))
+        md.append(f"| {size} B | {bp:,.0f} | {bs:,.0f} | {bs / bp:.2f}x | {raw:,.0f} | {hp:,.0f} | {hp / raw:.2f}x "
+                  f"| ≥ 0.95x both: {verdict(bs / bp >= 0.95 and hp / raw >= 0.95)} |")  # fmt: skip
+    md += ["", "With `security: curve`: the same pair of helper nodes, each with its key pair from key files as zmqrun "
+           "makes them, the receiver a CURVE server admitting the sender's key through the helper's ZAP handler; "
+           "interleaved with the plain runs above. CURVE encrypts and authenticates every message (and the handshake "
+           "once per connection), so it costs throughput; there is no target, the ratio is what to expect.", "",
+           "The last column pairs each CURVE run with the plain run just before it, which cancels slow swings "
+           "in the machine's load; it is the figure to quote.", "",
+           "| message | helper, NULL | helper, CURVE | CURVE / NULL (medians) | CURVE / NULL, paired: median (min–max) |",
+           "|---|---|---|---|---|"]  # fmt: skip
+    for size, r in results.items():
+        hp, cv = statistics.median(r["helper"]), statistics.median(r["curve"])
+        spread = {k: f"{statistics.median(r[k]):,.0f} ({min(r[k]):,.0f}–{max(r[k]):,.0f})" for k in ("helper", "curve")}
+        paired = [c / h for h, c in zip(r["helper"], r["curve"])]
+        md.append(f"| {size} B | {spread['helper']} | {spread['curve']} | {cv / hp:.2f}x "
+                  f"| {statistics.median(paired):.2f}x ({min(paired):.2f}–{max(paired):.2f}) |")  # fmt: skip
+    md.append("")
+    return md
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """`text` with its section of the same heading as `section` replaced, up to the next heading."""
+    head = section[0] + "\n"
+    start = text.index(head)
+    end = text.find("\n## ", start + len(head))
+    return text[:start] + "\n".join(section) + (text[end:] if end >= 0 else "\n")
+
+
 SECTIONS = ("startstop", "phases", "sigterm", "stubborn", "chatty", "idle", "dataplane", "many")
 
 
@@ -447,6 +508,14 @@ def main() -> int:
     args = ap.parse_args()
     # Nodes get the buffering that each trial names, never the harness's own environment's.
     os.environ.pop("PYTHONUNBUFFERED", None)
+    if args.only == "dataplane":
+        section = dataplane_section(max(args.reps, 9))
+        section.insert(2, f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `benchmarks/run.py --only dataplane`; "
+                       "the other sections come from the full run dated above.\n")  # fmt: skip
+        out = Path(args.out)
+        out.write_text(replace_section(out.read_text(), section))
+        print(f"wrote section 5 of {args.out}")
+        return 0
     only = set(args.only.split(","))
     WORK.mkdir(exist_ok=True)
     honcho_bin(WORK)
@@ -517,7 +586,7 @@ def main() -> int:
         md += idle_section(args.reps)
         save()
     if "dataplane" in only:
-        md += dataplane_section(args.reps)
+        md += dataplane_section(max(args.reps, 9))
     save()
     print(f"wrote {args.out}")
     return 0
@@ -637,21 +706,6 @@ def idle_section(reps: int) -> list[str]:
         target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
                   if la.name == "zmqrun" else "")  # fmt: skip
         md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
-    md.append("")
-    return md
-
-
-def dataplane_section(reps: int) -> list[str]:
-    md = ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
-          "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "
-          "`orchestrator.node` against raw pyzmq.", "",
-          "| message | bare zmq.proxy | built-in streamer | ratio | raw pyzmq | helper | ratio | target |",
-          "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    print("data plane", flush=True)
-    for size, r in dataplane(max(reps, 9)).items():
-        bp, bs, raw, hp = (statistics.median(r[k]) for k in ("bare proxy", "built-in streamer", "raw pyzmq", "helper"))
-        md.append(f"| {size} B | {bp:,.0f} | {bs:,.0f} | {bs / bp:.2f}x | {raw:,.0f} | {hp:,.0f} | {hp / raw:.2f}x "
-                  f"| ≥ 0.95x both: {verdict(bs / bp >= 0.95 and hp / raw >= 0.95)} |")  # fmt: skip
     md.append("")
     return md
 

@@ -188,7 +188,7 @@ def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from orchestrator.run.ports import listener_lookup
+    from orchestrator.run.ports import port_users_lookup
     from orchestrator.run.runner import plan_for, remove_rundir
     from orchestrator.topology.validate import load_topology
     from orchestrator.view.report import print_plan
@@ -196,7 +196,7 @@ def _check(args: argparse.Namespace) -> int:
     status = ExitStatus.OK
     for file in args.files:
         try:
-            topology = load_topology(file, holder_of=listener_lookup(), env_files=args.env_file)
+            topology = load_topology(file, holder_of=port_users_lookup(), env_files=args.env_file)
         except TopologyError as exc:
             _report_problems(exc)
             status = ExitStatus.INVALID
@@ -204,6 +204,14 @@ def _check(args: argparse.Namespace) -> int:
         plan, rundir = plan_for(topology)
         print_plan(plan, color=False if args.no_color else None)
         remove_rundir(rundir)
+        if plan.keys is not None:
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                print(f"zmqrun: {warning}", file=sys.stderr)
+    from orchestrator.run.cgroup import probe
+
+    print(f"containment on this machine: {probe()[1]}")
     return status
 
 

@@ -52,3 +52,9 @@ class PortError(ZmqrunError):
 
 class LimitError(ZmqrunError):
     """The system does not allow what the run needs (file descriptors); nothing was started."""
+
+
+class SecurityError(ZmqrunError):
+    """A key file or key directory that must not be trusted (readable by others, not ours, malformed)."""
+
+    status = ExitStatus.FAILED

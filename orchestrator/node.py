@@ -21,6 +21,8 @@ from typing import Any, overload
 
 import zmq
 
+from orchestrator.security.guard import Guard
+
 DEFAULT_LINGER_MS = 1000  # finite, so a dead peer never blocks exit; long enough to flush a tail
 
 
@@ -36,11 +38,17 @@ class Node:
         self.run_id = env.get("ZMQRUN_RUN_ID", "")
         self.spec: dict[str, dict[str, Any]] = json.loads(env.get("ZMQRUN_SOCKETS", "{}"))
         self._ready_fd = int(env["ZMQRUN_READY_FD"]) if env.get("ZMQRUN_READY_FD") else None
+        if self._ready_fd is not None:
+            try:  # the guard's thread reports on it too; a stalled reader must never block us
+                os.set_blocking(self._ready_fd, False)
+            except OSError:
+                self._ready_fd = None
+        self._public_key = env.get("ZMQRUN_CURVE_PUBLICKEY", "")
+        self._secret_file = env.get("ZMQRUN_CURVE_SECRETKEY_FILE", "")
         self.linger_ms = linger_ms
         self.context = zmq.Context()
         self._sockets: dict[str, zmq.Socket[bytes]] = {}
-        self._monitors: dict[str, zmq.Socket[bytes]] = {}
-        self._handshakes: dict[str, int] = {}
+        self._guard: Guard | None = None
         self.stopping = False
         self._in_poll = False
         self._closing = False
@@ -62,17 +70,55 @@ class Node:
             raise KeyError(f"no socket {name!r} declared for node {self.name}; declared: {known}")
         spec = self.spec[name]
         sock = self.context.socket(getattr(zmq, spec["type"]))
-        sock.linger = self.linger_ms
-        # Watch handshakes from the very first connection, before any peer can arrive, so
-        # that wait_for_peers() never misses one.
-        self._monitors[name] = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        if spec["type"] == "SUB":
-            topic = subscribe if subscribe is not None else b""
-            sock.setsockopt(zmq.SUBSCRIBE, topic.encode() if isinstance(topic, str) else topic)
-        for endpoint in spec["endpoints"]:
-            (sock.bind if spec["bind"] else sock.connect)(endpoint)
+        try:
+            sock.linger = self.linger_ms
+            # Watch handshakes from the very first connection, before any peer can arrive, so
+            # that wait_for_peers() never misses one and a refused peer is always reported.
+            if self._guard is None:
+                self._guard = Guard(self.context, self._report)
+            self._guard.watch(name, sock)
+            server_keys = self._curve(name, sock, spec) if spec.get("security") == "curve" else []
+            if spec["type"] == "SUB":
+                topic = subscribe if subscribe is not None else b""
+                sock.setsockopt(zmq.SUBSCRIBE, topic.encode() if isinstance(topic, str) else topic)
+            for i, endpoint in enumerate(spec["endpoints"]):
+                if server_keys:  # taken at connect time, so each peer is held to its own key
+                    sock.curve_serverkey = server_keys[i].encode("ascii")
+                (sock.bind if spec["bind"] else sock.connect)(endpoint)
+        except BaseException:
+            sock.close(linger=0)
+            raise
         self._sockets[name] = sock
         return sock
+
+    def _curve(self, name: str, sock: zmq.Socket[bytes], spec: dict[str, Any]) -> list[str]:
+        """Give `sock` this instance's key pair; a server gets ZAP admission of this run's
+        clients on its edges, a client the server keys (returned, one per endpoint)."""
+        from orchestrator.security.store import read_secret
+
+        if not self._secret_file or not self._public_key:
+            raise KeyError(f"socket {name!r} of node {self.name} uses CURVE, but ZMQRUN_CURVE_SECRETKEY_FILE "
+                           "and ZMQRUN_CURVE_PUBLICKEY are not set")  # fmt: skip
+        sock.curve_secretkey = read_secret(self._secret_file)
+        sock.curve_publickey = self._public_key.encode("ascii")
+        if spec["bind"]:
+            assert self._guard is not None
+            self._guard.admit(name, list(spec.get("clientkeys", [])))
+            sock.zap_domain = name.encode()
+            sock.curve_server = True
+            return []
+        keys = list(spec.get("serverkeys", []))
+        if len(keys) != len(spec["endpoints"]):
+            raise KeyError(f"socket {name!r} of node {self.name} uses CURVE but has no server key for every endpoint")
+        return keys
+
+    def _report(self, line: bytes) -> None:
+        """A line for zmqrun (from the guard's thread); dropped when nobody listens."""
+        if self._ready_fd is not None:
+            try:
+                os.write(self._ready_fd, line)
+            except OSError:
+                pass
 
     def peers(self, name: str) -> int:
         """How many peers zmqrun expects on this socket (connecting instances, or endpoints)."""
@@ -84,21 +130,21 @@ class Node:
         a PUB loses nothing to a slow joiner. Returns how many arrived before the timeout."""
         import time
 
-        from zmq.utils.monitor import recv_monitor_message
-
         want = self.peers(name) if count is None else count
         sock = self.socket(name)
-        monitor = self._monitors.get(name)
-        seen = self._handshakes.get(name, 0)
+        guard = self._guard
+        assert guard is not None
         deadline = time.monotonic() + timeout
-        while monitor is not None and seen < want:
+        while (seen := guard.handshakes(name)) < want:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            if monitor in self.poll([monitor], left):
-                if recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                    seen += 1
-        self._handshakes[name] = seen
+            if self._wait([guard.notify_r], left):
+                try:
+                    while os.read(guard.notify_r, 256):
+                        pass
+                except BlockingIOError:
+                    pass
         if sock.type in (zmq.PUB, zmq.XPUB, zmq.SUB, zmq.XSUB) and seen:
             # Subscriptions travel just after the handshake; give them a moment to land.
             self.poll([], 0.05)
@@ -108,6 +154,10 @@ class Node:
 
     def poll(self, sockets: list[zmq.Socket[bytes]], timeout: float | None = None) -> list[zmq.Socket[bytes]]:
         """Sockets readable within `timeout` seconds (None: forever); Stopped on a stop signal."""
+        return self._wait(sockets, timeout)
+
+    def _wait(self, sockets: list[Any], timeout: float | None) -> list[Any]:
+        """poll() for sockets and file descriptors alike."""
         poller = zmq.Poller()
         for s in sockets:
             poller.register(s, zmq.POLLIN)
@@ -151,13 +201,7 @@ class Node:
 
     def ready(self) -> None:
         """Tell zmqrun this node is ready (for `ready: helper`); harmless otherwise."""
-        if self._ready_fd is not None:
-            try:
-                os.write(self._ready_fd, b"ready\n")
-                os.close(self._ready_fd)
-            except OSError:
-                pass
-            self._ready_fd = None
+        self._report(b"ready\n")  # the pipe stays open: handshake failures are reported on it too
 
     # ---- shutdown -------------------------------------------------------------------------
 
@@ -176,11 +220,11 @@ class Node:
 
     def close(self) -> None:
         self._closing = True
-        for name, monitor in self._monitors.items():
-            if name in self._sockets:
-                self._sockets[name].disable_monitor()
-            monitor.close(linger=0)
-        self._monitors.clear()
+        if self._guard is not None:
+            for sock in self._sockets.values():
+                sock.disable_monitor()
+            self._guard.stop()
+            self._guard = None
         for sock in self._sockets.values():
             sock.close(linger=self.linger_ms)
         self._sockets.clear()
@@ -190,6 +234,9 @@ class Node:
             signal.signal(s, handler)
         os.close(self._wake_r)
         os.close(self._wake_w)
+        if self._ready_fd is not None:
+            os.close(self._ready_fd)
+            self._ready_fd = None
 
     def __enter__(self) -> Node:
         return self

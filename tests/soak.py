@@ -1,11 +1,12 @@
 """Soak: run every shipped topology through `zmqrun test` for N rounds, then check that no
-process of any run and no listener on the shipped fixed port is left. Usage:
+process of any run, no listener on the shipped fixed port and no run cgroup is left. Usage:
 
     .venv/bin/python tests/soak.py [ROUNDS]     (default 20)
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,16 @@ def leftovers(run_ids: set[str]) -> list[str]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
     return found
+
+
+def leftover_cgroups(run_ids: set[str]) -> list[str]:
+    """Cgroup directories of our runs that are still there (each run removes its own)."""
+    from orchestrator.run.cgroup import probe
+
+    parent, _ = probe()
+    if parent is None:
+        return []
+    return [d for d in (os.path.join(parent, f"zmqrun-{r}") for r in sorted(run_ids)) if os.path.exists(d)]
 
 
 def main() -> int:
@@ -58,7 +69,10 @@ def main() -> int:
     print(f"{rounds} rounds in {time.monotonic() - start:.0f}s: {passed} passed, {failed} failed; "
           f"{len(ports_seen)} distinct ports used, still listening: {held or 'none'}; "
           f"{len(run_ids)} runs, leftover processes: {len(leftovers(run_ids))}")  # fmt: skip
-    return 0 if failed == 0 and not held and not leftovers(run_ids) else 1
+    cgroups = leftover_cgroups(run_ids)
+    if cgroups:
+        print(f"leftover cgroups: {cgroups}")
+    return 0 if failed == 0 and not held and not leftovers(run_ids) and not cgroups else 1
 
 
 if __name__ == "__main__":

@@ -35,13 +35,31 @@ def test_exit_met_and_failed():
     assert obs.verdict(clock(), False) == (False, "sink.1 exited with 2, expected 0")
 
 
-def test_exit_waits_for_every_replica_and_ignores_our_own_stop():
+def test_exit_waits_for_every_replica_and_counts_the_status_of_a_stopped_node():
     obs, clock = observer(Expect(exit=(("w", (0,)),)), replicas={"w": 2})
     obs.exited("w", 1, 0, stopped=False)
     assert obs.verdict(clock(), False) is None
     obs.exited("w", 2, -2, stopped=True)
-    assert obs.verdict(clock(), False) is None
-    assert obs.verdict(clock(), True)[0] is False
+    assert obs.verdict(clock(), True) == (False, "w.2 exited with -2 when zmqrun stopped it, expected 0")
+    # A clean shutdown when zmqrun stops the node can be asserted.
+    obs, clock = observer(Expect(exit=(("server", (0,)),)))
+    obs.exited("server", 1, 0, stopped=True)
+    assert obs.verdict(clock(), True) == (True, "server exited 0")
+
+
+def test_at_the_end_every_unmet_expectation_is_named_with_its_reason():
+    exp = Expect(exit=(("server", (0,)), ("client", (0,))),
+                 output=(Capture("client", "all done"), Capture("server", "served \\d+")),
+                 absent=(Capture("client", "Traceback"),))  # fmt: skip
+    obs, clock = observer(exp)
+    obs.line("client", "Traceback (most recent call last):")
+    obs.exited("client", 1, 1, stopped=False)
+    ok, message = obs.verdict(clock(), True)
+    assert not ok
+    for part in ["client printed a line matching 'Traceback'", "client.1 exited with 1, expected 0",
+                 "client ended without printing a line matching 'all done'",
+                 "the run ended still waiting for server to exit with 0; server to print a line matching"]:  # fmt: skip
+        assert part in message, message
 
 
 def test_output_met_and_never_printed():

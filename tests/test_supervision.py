@@ -165,10 +165,10 @@ def test_a_reader_that_goes_away_does_not_abort_the_teardown(zmqrun):
     head = zmq_run.stdout.readline()
     zmq_run.stdout.close()  # like `| head -1`
     assert head
-    run_id = None
-    wait_for(lambda: psutil.Process(zmq_run.pid).children(), timeout=10)
-    for child in psutil.Process(zmq_run.pid).children():
-        run_id = child.environ().get("ZMQRUN_RUN_ID") or run_id
+    def marker() -> str | None:  # the guardian is a child too, without the marker: wait for the node
+        return next((r for c in psutil.Process(zmq_run.pid).children() if (r := c.environ().get("ZMQRUN_RUN_ID"))), None)
+
+    run_id = wait_for(marker, timeout=10)
     zmq_run.send_signal(signal.SIGINT)
     assert zmq_run.wait(timeout=20) == 130
     assert run_id and run_marker_pids(run_id) == []

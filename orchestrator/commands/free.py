@@ -1,6 +1,7 @@
 """`zmqrun free PORT...`: fuser without the collateral damage. Lists every holder of each port;
-stops only listeners that carry a zmqrun run marker; anyone else is named and left alone unless
-a person confirms at a terminal (never in CI)."""
+stops only listeners that carry the marker of a zmqrun run that is over (run/runs.py decides);
+a live run's nodes are never touched; anyone else is named and left alone unless a person
+confirms at a terminal (never in CI)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,10 @@ def free(ports: list[int], force: bool = False) -> int:
         for h in found:
             print(f"port {port}: {h.describe()}" + (f" [zmqrun run {h.environ_run}]" if h.environ_run else ""))
         for h in (h for h in found if h.status == "LISTEN" and h.pid):
-            if h.environ_run:
+            if h.live is not None:
+                print(f"port {port}: left alone pid {h.pid}: it belongs to the live {h.live.describe()}; "
+                      f"stop that run instead (Ctrl-C in its terminal, or `kill -INT {h.live.pid}`)")  # fmt: skip
+            elif h.environ_run:
                 ok = _stop(h)
                 print(f"port {port}: {'stopped' if ok else 'could not stop'} pid {h.pid} of zmqrun run {h.environ_run}")
             elif force and _confirm(f"port {port}: stop pid {h.pid} ({h.cmdline}), which zmqrun did not start?"):

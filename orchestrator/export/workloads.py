@@ -90,6 +90,7 @@ def translate(
     def bad(line: int, path: str, message: str) -> None:
         problems.append(Problem(topology.file, line, path, message))
 
+    _refuse_curve(topology, bad)
     names: dict[str, str] = {}
     for node in topology.nodes:
         name = dns_name(node.name)
@@ -168,6 +169,20 @@ def translate(
             tuple((dns_name(d), c) for d, c in after.get(node.name, ())),
         ))  # fmt: skip
     return tuple(workloads), problems
+
+
+def _refuse_curve(topology: Topology, bad: Callable[[int, str, str], None]) -> None:
+    """CURVE keys are made per run and kept off every output; manifests cannot carry them yet
+    (the intended mapping, a Secret per instance, is in the README). Exporting such a topology
+    as plain edges would quietly drop the encryption, so it is refused."""
+    from orchestrator.security.policy import socket_security
+
+    for node in topology.nodes:
+        for sock in node.sockets:
+            if socket_security(topology, node, sock) == "curve":
+                bad(sock.line, f"nodes.{node.name}.sockets.{sock.name}",
+                    "uses security: curve, which export does not carry yet (its keys would have to become "
+                    "Secrets); exported as is the edge would be unencrypted, so export refuses it")  # fmt: skip
 
 
 def _ports(node: Node, first: int) -> dict[str, int]:

@@ -28,7 +28,8 @@ class Expectations:
         self.captured: dict[tuple[int, int], str] = {}  # (pair index, side) -> first captured value
         self.exits: dict[str, list[tuple[int, bool]]] = {}
         self.replicas: dict[str, int] = {}
-        self.failure: str | None = None
+        self.failures: list[str] = []  # every expectation broken so far, in order
+        self.unequal: set[int] = set()  # equal pairs already reported as different
         self.tails: dict[str, deque[str]] = {}
 
     def set_replicas(self, counts: dict[str, int]) -> None:
@@ -40,46 +41,50 @@ class Expectations:
             if i not in self.seen and cap.node == node and rx.search(text):
                 self.seen.add(i)
         for cap, rx in self.absent:
-            if cap.node == node and rx.search(text) and self.failure is None:
-                self.failure = f"{node} printed a line matching {cap.pattern!r}: {text[:200]!r}"
+            if cap.node == node and rx.search(text) and not any(f.startswith(f"{node} printed") for f in self.failures):
+                self.failures.append(f"{node} printed a line matching {cap.pattern!r}: {text[:200]!r}")
         for i, pair in enumerate(self.equal):
             for side, (cap, rx) in enumerate(pair):
                 if cap.node == node and (i, side) not in self.captured and (m := rx.search(text)):
                     self.captured[(i, side)] = m.group(1)
             a, b = self.captured.get((i, 0)), self.captured.get((i, 1))
-            if a is not None and b is not None and a != b and self.failure is None:
-                self.failure = f"{pair[0][0].node} gave {a!r} but {pair[1][0].node} gave {b!r}"
+            if a is not None and b is not None and a != b and i not in self.unequal:
+                self.unequal.add(i)
+                self.failures.append(f"{pair[0][0].node} gave {a!r} but {pair[1][0].node} gave {b!r}")
 
     def exited(self, node: str, replica: int, code: int, stopped: bool) -> None:
+        """A final exit. One that zmqrun caused by stopping the node counts with the status it
+        exited with, so `exit: {server: 0}` asserts a clean shutdown."""
         self.exits.setdefault(node, []).append((code, stopped))
         for name, codes in self.expect.exit:
-            if name == node and not stopped and code not in codes and self.failure is None:
+            if name == node and code not in codes:
                 want = " or ".join(map(str, codes))
-                self.failure = f"{node}.{replica} exited with {code}, expected {want}"
+                how = " when zmqrun stopped it" if stopped else ""
+                self.failures.append(f"{node}.{replica} exited with {code}{how}, expected {want}")
 
-    def _impossible(self) -> str | None:
-        """An output still owed by a node whose every replica has ended can never come."""
-        ended = {n for n, codes in self.exits.items() if len(codes) >= self.replicas.get(n, 1)}
+    def _ended(self) -> set[str]:
+        return {n for n, codes in self.exits.items() if len(codes) >= self.replicas.get(n, 1)}
+
+    def _impossible(self) -> list[str]:
+        """Outputs still owed by a node whose every replica has ended: they can never come."""
+        ended = self._ended()
         owed = [c for i, (c, _) in enumerate(self.output) if i not in self.seen]
         owed += [pair[side][0] for i, pair in enumerate(self.equal) for side in (0, 1) if (i, side) not in self.captured]
-        for cap in owed:
-            if cap.node in ended:
-                return f"{cap.node} ended without printing a line matching {cap.pattern!r}"
-        return None
+        return [f"{cap.node} ended without printing a line matching {cap.pattern!r}" for cap in owed if cap.node in ended]
 
     def _unmet(self) -> list[str]:
-        unmet = []
+        """What is still awaited from nodes that have not ended (an ended node's debts are failures)."""
+        unmet, ended = [], self._ended()
         for name, codes in self.expect.exit:
-            done = [c for c, stopped in self.exits.get(name, []) if not stopped and c in codes]
-            if len(done) < self.replicas.get(name, 1):
+            if name not in ended:
                 unmet.append(f"{name} to exit with {' or '.join(map(str, codes))}")
         for i, (cap, _) in enumerate(self.output):
-            if i not in self.seen:
+            if i not in self.seen and cap.node not in ended:
                 unmet.append(f"{cap.node} to print a line matching {cap.pattern!r}")
         for i, pair in enumerate(self.equal):
             for side in (0, 1):
-                if (i, side) not in self.captured:
-                    cap = pair[side][0]
+                cap = pair[side][0]
+                if (i, side) not in self.captured and cap.node not in ended:
                     unmet.append(f"{cap.node} to print a value for {cap.pattern!r}")
         return unmet
 
@@ -88,15 +93,17 @@ class Expectations:
         return bool(self.expect.exit or self.expect.output or self.expect.equal)
 
     def verdict(self, now: float, finished: bool) -> tuple[bool, str] | None:
-        if self.failure:
-            return False, self.failure
-        if (impossible := self._impossible()) is not None:
-            return False, impossible
+        """During the run, the first failure decides; at the end, every expectation not met is
+        named, each with its reason."""
+        problems = self.failures + self._impossible()
         unmet = self._unmet()
-        if self.positive and not unmet:
+        if problems and not finished:
+            return False, problems[0]
+        if self.positive and not unmet and not problems:
             return True, self._summary()
         if finished:
-            return (False, "the run ended still waiting for " + "; ".join(unmet)) if unmet else None
+            waiting = ["the run ended still waiting for " + "; ".join(unmet)] if unmet else []
+            return (False, "; ".join(problems + waiting)) if problems or waiting else None
         if self.deadline is not None and now >= self.deadline:
             what = "; still waiting for " + "; ".join(unmet) if unmet else ""
             return False, f"timeout: the {self.limit:g}s deadline passed{what}"

@@ -1,5 +1,7 @@
 """A small process that outlives zmqrun by a moment: if zmqrun dies without saying goodbye on the
-lifeline pipe (SIGKILL, a crash), it kills every process that carries this run's marker."""
+lifeline pipe (SIGKILL, a crash), it kills the run's cgroup if it has one, every pid zmqrun told
+it about (and their descendants), and every process that carries this run's marker, then removes
+the run's private directory (key files, ipc sockets)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import os
 import signal
 import time
 
-GOODBYE = b"bye"
+from orchestrator.run import cgroup, process
+
+GOODBYE = b"bye\n"
 
 
 def marked_pids(run_id: str) -> list[int]:
@@ -27,36 +31,61 @@ def marked_pids(run_id: str) -> list[int]:
     return found
 
 
-def _watch(read_fd: int, run_id: str) -> None:
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (clock ticks since boot): a pid plus this names one process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _told_pids(told: dict[int, int | None]) -> list[int]:
+    """The pids zmqrun reported that are still the same processes, with their descendants."""
+    found: set[int] = set()
+    for pid, started in told.items():
+        if started is not None and start_time(pid) == started:
+            found.update(process.tree(pid))
+    return sorted(found)
+
+
+def _watch(read_fd: int, run_id: str, cgroup_path: str | None, rundir: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's Ctrl-C is zmqrun's to handle
     data = b""
+    told: dict[int, int | None] = {}
     while True:
         try:
-            chunk = os.read(read_fd, 64)
+            chunk = os.read(read_fd, 4096)
         except InterruptedError:
             continue
         if not chunk:
             break
-        data += chunk
-    if GOODBYE in data:
-        return
-    for _ in range(20):  # a node may fork while we kill; sweep until nothing carries the marker
-        pids = marked_pids(run_id)
+        *lines, data = (data + chunk).split(b"\n")
+        for line in lines:
+            if line == GOODBYE.strip():
+                return
+            if line.isdigit():  # a pid the loop has seen; remember which process it was
+                told[int(line)] = start_time(int(line))
+    if cgroup_path is not None:
+        cgroup.kill_and_remove(cgroup_path)
+    for _ in range(20):  # a node may fork while we kill; sweep until nothing is left
+        pids = sorted(set(marked_pids(run_id)) | set(_told_pids(told)))
         if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+            break
+        process.kill_pids(pids)
         time.sleep(0.05)
+    if os.path.basename(rundir).startswith("zmqrun-"):  # its keys and ipc sockets must not outlive the run
+        from orchestrator.run.runner import remove_rundir
+
+        remove_rundir(rundir)
 
 
 class Guardian:
-    """Fork the watcher before any node starts; `release()` at a normal end."""
+    """Fork the watcher before any node starts (and before zmqrun enters the run's cgroup);
+    `tell()` it every pid seen, `release()` at a normal end."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, cgroup_path: str | None = None, rundir: str = ""):
         self.pid = 0
         self._w = -1
         if not os.path.isdir("/proc"):
@@ -67,11 +96,19 @@ class Guardian:
             try:
                 os.close(w)
                 os.setsid()  # out of the terminal's process group
-                _watch(r, run_id)
+                _watch(r, run_id, cgroup_path, rundir)
             finally:
                 os._exit(0)
         os.close(r)
         self.pid, self._w = pid, w
+
+    def tell(self, pids: list[int]) -> None:
+        """Report pids the loop has seen; the guardian kills them too if zmqrun dies."""
+        if self._w >= 0 and pids:
+            try:
+                os.write(self._w, "".join(f"{pid}\n" for pid in pids).encode())
+            except OSError:
+                pass
 
     def release(self) -> None:
         if self._w < 0:

@@ -1,5 +1,6 @@
-"""The pipes of each node process: its output relayed as whole lines, its ready pipe, the stdin
-lines the topology gives it. Registered in the supervisor's selector; never blocks."""
+"""The pipes of each node process: its output relayed as whole lines, the helper's pipe (ready,
+handshake reports), the stdin lines the topology gives it. Registered in the supervisor's
+selector; never blocks."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Pipes:
     def attach(self, p: Proc) -> None:
         """Register a freshly spawned incarnation's pipes."""
         assert p.spawned is not None
-        p.splitter = LineSplitter()
+        p.splitter, p.status_buf = LineSplitter(), b""
         self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
         if p.spawned.ready_fd is not None:
             self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))
@@ -61,17 +62,20 @@ class Pipes:
         if p.spawned.ready_fd is not None:
             self.close_ready(p)
 
-    def read_ready(self, p: Proc) -> bool:
-        """True when the helper wrote to the ready pipe; the pipe is closed once it has done its job."""
+    def read_ready(self, p: Proc) -> list[str]:
+        """The whole lines the helper wrote to its pipe (`ready`, handshake reports); the pipe
+        stays open until the node closes it, as the helper reports on it all along."""
         assert p.spawned is not None and p.spawned.ready_fd is not None
         try:
-            data = os.read(p.spawned.ready_fd, 64)
+            data = os.read(p.spawned.ready_fd, 4096)
         except BlockingIOError:
-            return False
-        said = bool(data) and p.state == "running"
-        if not data or p.state != "running":
+            return []
+        if not data:
             self.close_ready(p)
-        return said
+            return []
+        *lines, rest = (p.status_buf + data).split(b"\n")
+        p.status_buf = rest[-512:]  # a line is short; anything longer is garbage
+        return [line.decode("utf-8", "replace") for line in lines]
 
     def write_stdin(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.stdin_fd is not None

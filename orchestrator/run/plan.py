@@ -12,6 +12,8 @@ import sys
 from typing import NamedTuple
 
 from orchestrator.run.ports import PortAllocator
+from orchestrator.security.keys import Keyring
+from orchestrator.security.policy import socket_security
 from orchestrator.topology.model import Node, Socket, Topology, send_rank
 from orchestrator.topology.validate import PLACEHOLDER, peers
 
@@ -25,6 +27,8 @@ class Binding(NamedTuple):
     endpoints: tuple[str, ...]
     ports: tuple[int, ...]
     peers: int = 0  # connecting instances for a binder (by reference), endpoints for a connector
+    security: str = "none"  # or "curve"
+    keys: tuple[str, ...] = ()  # CURVE public keys: of every client for a binder, one per endpoint for a connector
 
 
 class Instance(NamedTuple):
@@ -44,6 +48,10 @@ class Instance(NamedTuple):
         return tuple(p for b in self.sockets if b.bind for p in b.ports)
 
     @property
+    def secured(self) -> bool:
+        return any(b.security == "curve" for b in self.sockets)
+
+    @property
     def ipc_paths(self) -> tuple[str, ...]:
         return tuple(e[len("ipc://"):] for b in self.sockets if b.bind for e in b.endpoints if e.startswith("ipc://"))
 
@@ -54,6 +62,9 @@ class Plan(NamedTuple):
     instances: tuple[Instance, ...]
     waves: tuple[tuple[str, ...], ...]  # node names, in start order; for display
     after: dict[str, tuple[tuple[str, str], ...]]  # node -> (node it waits for, condition)
+    rundir: str = ""  # the run's private directory (ipc sockets, key files)
+    keys: Keyring | None = None  # this run's CURVE key pairs, when any edge uses CURVE
+    conflicts: tuple[str, ...] = ()  # start-order rules that contradicted, and which one won
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -89,12 +100,16 @@ def make_plan(
     rundir: str,
     python: str = sys.executable,
     base_env: dict[str, str] | None = None,
+    keys: Keyring | None = None,
 ) -> Plan:
     base_env = dict(os.environ if base_env is None else base_env)
     # Nodes see zmqrun's own Python first on PATH, so `python -m ...` finds pyzmq and the helper.
     base_env["PATH"] = os.pathsep.join([os.path.dirname(python), base_env.get("PATH", os.defpath)])
     for key in [k for k in base_env if k.startswith("ZMQRUN_")]:
         del base_env[key]
+    security = {(n.name, s.name): socket_security(topology, n, s) for n in topology.nodes for s in n.sockets}
+    if keys is None and "curve" in security.values():
+        keys = Keyring(os.path.join(rundir, "keys"))
     # Bound endpoints first, so that connectors can be resolved in one pass.
     bound: dict[tuple[str, str], list[str]] = {}
     for node in topology.nodes:
@@ -105,6 +120,17 @@ def make_plan(
                     endpoint = _bind_endpoint(sock, port, rundir, node.name, replica)
                     bound.setdefault((node.name, sock.name), []).append(endpoint)
     incoming = connecting(topology)
+    clients: dict[tuple[str, str], list[str]] = {}  # binding socket -> labels of instances connecting to it
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for peer, peer_sock in peers(topology, node, sock):
+                labels = (f"{node.name}.{r}" for r in range(1, node.replicas + 1))
+                clients.setdefault((peer.name, peer_sock.name), []).extend(labels)
+
+    def public(label: str) -> str:
+        assert keys is not None
+        return keys.public(label)
+
     instances = []
     for node in topology.nodes:
         for replica in range(1, node.replicas + 1):
@@ -120,10 +146,19 @@ def make_plan(
                     )
                 ports = tuple(p for e in eps if (p := _port_of(e)) is not None)
                 count = incoming.get((node.name, sock.name), 0) if sock.bind else len(eps)
-                bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count))
-            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env))
-    after = start_after(topology)
-    return Plan(topology, run_id, tuple(instances), waves(topology, after), after)
+                mechanism = security[(node.name, sock.name)]
+                curve_keys: tuple[str, ...] = ()
+                if mechanism == "curve" and sock.bind:
+                    curve_keys = tuple(public(c) for c in dict.fromkeys(clients.get((node.name, sock.name), [])))
+                elif mechanism == "curve":  # references only (policy refuses literal endpoints), in endpoint order
+                    curve_keys = tuple(public(f"{t.split('.', 1)[0]}.{r}") for t in sock.connect
+                                       for r in range(1, len(bound[tuple(t.split(".", 1))]) + 1))  # type: ignore[index]
+                bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count, mechanism, curve_keys))
+            label = f"{node.name}.{replica}"
+            pair = (public(label), keys.secret_file(label)) if keys and any(b.security == "curve" for b in bindings) else None
+            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env, pair, rundir))
+    after, conflicts = start_order(topology)
+    return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir, keys, conflicts)
 
 
 def connecting(topology: Topology) -> dict[tuple[str, str], int]:
@@ -138,7 +173,8 @@ def connecting(topology: Topology) -> dict[tuple[str, str], int]:
 
 
 def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
-              run_id: str, python: str, base_env: dict[str, str]) -> Instance:  # fmt: skip
+              run_id: str, python: str, base_env: dict[str, str], curve: tuple[str, str] | None = None,
+              rundir: str = "") -> Instance:  # fmt: skip
     values: dict[str, list[str]] = {
         "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
         "run_id": [run_id], "python": [python], "topology": [topology.name],
@@ -153,14 +189,19 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
         ZMQRUN_NODE=node.name,
         ZMQRUN_REPLICA=str(replica),
         ZMQRUN_REPLICAS=str(node.replicas),
-        ZMQRUN_SOCKETS=json.dumps(
-            {b.name: {"type": b.type, "bind": b.bind, "endpoints": list(b.endpoints), "peers": b.peers}
-             for b in bindings},
-            separators=(",", ":"),
-        ),
+        ZMQRUN_SOCKETS=json.dumps({b.name: _spec(b) for b in bindings}, separators=(",", ":")),
     )
+    if rundir:  # where the run's lock says whether it is alive (run/runs.py); none in an export
+        env["ZMQRUN_RUN_DIR"] = rundir
+    if curve is not None:  # its own public key, and where its secret key is: never the secret itself
+        env["ZMQRUN_CURVE_PUBLICKEY"], env["ZMQRUN_CURVE_SECRETKEY_FILE"] = curve
     for b in bindings:
         key = f"ZMQRUN_SOCKET_{b.name.upper()}"
+        if b.security == "curve":
+            env[f"{key}_SECURITY"] = "curve"
+            env[f"{key}_CLIENTKEYS" if b.bind else f"{key}_SERVERKEYS"] = " ".join(b.keys)
+            if not b.bind:
+                env[f"{key}_SERVERKEY"] = b.keys[0] if b.keys else ""
         env[f"{key}_TYPE"] = b.type
         env[f"{key}_MODE"] = "bind" if b.bind else "connect"
         env[f"{key}_ENDPOINTS"] = " ".join(b.endpoints)
@@ -182,6 +223,13 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
     return Instance(node, replica, argv, tuple(sorted(env.items())), cwd, bindings)
 
 
+def _spec(b: Binding) -> dict[str, object]:
+    spec: dict[str, object] = {"type": b.type, "bind": b.bind, "endpoints": list(b.endpoints), "peers": b.peers}
+    if b.security == "curve":
+        spec.update({"security": "curve", "clientkeys" if b.bind else "serverkeys": list(b.keys)})
+    return spec
+
+
 def render(word: str, values: dict[str, list[str]]) -> list[str]:
     """One argv word with placeholders filled; a lone many-valued placeholder gives many words."""
     m = PLACEHOLDER.fullmatch(word)
@@ -201,40 +249,63 @@ def render_word(word: str, values: dict[str, list[str]], quote: bool = False) ->
 
 
 def start_after(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
+    """For each node, the nodes it waits for (see `start_order`)."""
+    return start_order(topology)[0]
+
+
+def start_order(topology: Topology) -> tuple[dict[str, tuple[tuple[str, str], ...]], tuple[str, ...]]:
     """For each node, the nodes it waits for: its depends_on, and along each socket edge the
     peer that receives first (the sink before workers before the ventilator), so no first
-    message is lost to a slow joiner or pushed to one worker. Cycles of such data edges
-    (request/reply loops) are broken deterministically; depends_on cycles were refused already."""
+    message is lost to a slow joiner or pushed to one worker. Where these rules contradict each
+    other (a cycle of data edges, such as a node that is REQ toward a peer and SUB toward it),
+    the node waiting on the fewest others starts first, earliest in the file first; each rule
+    so overruled is returned in words, with the rule that won and how to pin the order.
+    depends_on cycles were refused already."""
     hard = {n.name: list(n.depends_on) for n in topology.nodes}
-    soft: dict[str, set[str]] = {n.name: set() for n in topology.nodes}
+    soft: dict[str, dict[str, str]] = {n.name: {} for n in topology.nodes}  # node -> peer it waits for -> why
     for node in topology.nodes:
         for sock in node.sockets:
             for peer, peer_sock in peers(topology, node, sock):
                 if peer.name == node.name:
                     continue
                 mine, theirs = send_rank(sock.type), send_rank(peer_sock.type)
+                me, them = f"{node.name}.{sock.name} ({sock.type})", f"{peer.name}.{peer_sock.name} ({peer_sock.type})"
                 # Tie (PAIR, DEALER-DEALER...): the binder goes first.
                 if mine >= theirs:
-                    soft[node.name].add(peer.name)
+                    why = f"{them} binds first" if mine == theirs else f"{them} receives before {me} sends"
+                    soft[node.name].setdefault(peer.name, why)
                 else:
-                    soft[peer.name].add(node.name)
+                    soft[peer.name].setdefault(node.name, f"{me} receives before {them} sends")
+    for name, deps in hard.items():  # a depends_on pins the pair: a data rule against it is dropped
+        for dep, _ in deps:
+            soft.get(dep, {}).pop(name, None)
     order = {n.name: i for i, n in enumerate(topology.nodes)}
     placed: set[str] = set()
     result: dict[str, tuple[tuple[str, str], ...]] = {}
+    conflicts: list[str] = []
     remaining = [n.name for n in topology.nodes]
     while remaining:
-        ready = [n for n in remaining if all(d in placed for d, _ in hard[n]) and soft[n] <= placed]
+        ready = [n for n in remaining if all(d in placed for d, _ in hard[n]) and set(soft[n]) <= placed]
         if not ready:  # a data cycle: start the node that waits on the fewest others, earliest first
             candidates = [n for n in remaining if all(d in placed for d, _ in hard[n])] or remaining
-            ready = [min(candidates, key=lambda n: (len(soft[n] - placed), order[n]))]
+            first = min(candidates, key=lambda n: (len(set(soft[n]) - placed), order[n]))
+            ready = [first]
+            for lost in sorted(set(soft[first]) - placed, key=order.__getitem__):
+                won = soft[lost].get(first)
+                rule = f"the rule that won: {lost} waits for {first}, as {won}" if won else "the rules form a cycle"
+                conflicts.append(
+                    f"start-order conflict between {first} and {lost}: {first} starts first although "
+                    f"{soft[first][lost]} ({rule}); to pin the order, add `depends_on: [{first}]` to "
+                    f"{lost} or `depends_on: [{lost}]` to {first}"
+                )
         for n in ready:
             waits = dict(hard[n])
-            for s in sorted(soft[n] & placed, key=order.__getitem__):
+            for s in sorted(set(soft[n]) & placed, key=order.__getitem__):
                 waits.setdefault(s, "process_ready")
             result[n] = tuple(waits.items())
         placed.update(ready)
         remaining = [n for n in remaining if n not in placed]
-    return result
+    return result, tuple(conflicts)
 
 
 def waves(topology: Topology, after: dict[str, tuple[tuple[str, str], ...]]) -> tuple[tuple[str, ...], ...]:

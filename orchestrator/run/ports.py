@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import errno
+import os
 import random
 import socket
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
+
+from orchestrator.run import runs
+from orchestrator.run.runs import RunInfo
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
@@ -18,7 +22,8 @@ class Holder(NamedTuple):
     status: str  # LISTEN, ESTABLISHED, ...
     environ_run: str | None = None  # the ZMQRUN_RUN_ID in its environment, if any
     create_time: float = 0.0
-    orphan: bool = False  # its zmqrun is gone (re-parented away): a leftover of a crashed run
+    orphan: bool = False  # its run is over (the run's lock is free): a leftover of a crashed run
+    live: RunInfo | None = None  # the live run it belongs to, if any
 
     def describe(self) -> str:
         who = f"pid {self.pid}" if self.pid else "an unknown process (no permission to see it)"
@@ -112,6 +117,35 @@ def port_is_free(port: int) -> bool:
     return can_bind(port) and can_bind(port, "0.0.0.0")
 
 
+def port_users(port: int) -> list[Holder]:
+    """Who listens on `port`, and any live zmqrun run that claims it as a fixed port but has not
+    bound it yet (it is starting): what a new run must not collide with."""
+    return port_users_lookup()(port)
+
+
+def port_users_lookup() -> Callable[[int], list[Holder]]:
+    """port_users for many ports in a row (a topology's fixed ports), with one listening-ports query."""
+    listeners = listener_lookup()
+    return lambda port: _users(port, listeners(port))
+
+
+def _users(port: int, found: list[Holder]) -> list[Holder]:
+    for info in runs.claimed(port):
+        if not any(h.live is not None and h.live.run_id == info.run_id for h in found):
+            found.append(Holder(info.pid, _owner(info.rundir), f"zmqrun {info.topology} (starting; it will bind this port)",
+                                "CLAIMED", info.run_id, 0.0, False, info))  # fmt: skip
+    return found
+
+
+def _owner(path: str) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.stat(path).st_uid).pw_name
+    except (OSError, KeyError):
+        return "?"
+
+
 def listener_holders(port: int) -> list[Holder]:
     """Who listens on `port`; asks the (costly) process tables only when something does."""
     return listener_lookup()(port)
@@ -158,14 +192,12 @@ def describe_pid(pid: int | None, status: str) -> Holder:
             cmd = " ".join(proc.cmdline()) or proc.name()
             created = proc.create_time()
         try:
-            run = proc.environ().get("ZMQRUN_RUN_ID")
+            environ = proc.environ()
         except (psutil.AccessDenied, psutil.ZombieProcess):
-            run = None
-        orphan = False
-        if run:
-            parent = proc.parent()
-            orphan = parent is None or "orchestrator" not in " ".join(parent.cmdline()) + parent.name()
-        return Holder(pid, user, cmd, status, run, created, orphan)
+            environ = {}
+        run = environ.get("ZMQRUN_RUN_ID")
+        live = runs.live_run(run, environ.get("ZMQRUN_RUN_DIR")) if run else None
+        return Holder(pid, user, cmd, status, run, created, bool(run) and live is None, live)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return Holder(pid, "?", "", status)
 

@@ -3,23 +3,70 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.run.state import Proc
 
 
 def condition_met(procs: Sequence[Proc], cond: str) -> bool | None:
     """Whether every instance of a dependency meets `cond`: True when met, False when it never
-    can be, None while undecided."""
+    can be (see `never_met`), None while undecided."""
     if cond == "process_started":
         met = all(p.spawned for p in procs)
     elif cond == "process_completed_successfully":
         met = all(p.state == "exited" and p.code == 0 for p in procs)
     else:
-        met = all(p.state == "ready" or (p.state == "exited" and p.code == 0) for p in procs)
+        met = all(p.was_ready or (p.state == "exited" and p.code == 0) for p in procs)
     if met:
         return True
-    return False if any(p.state in ("failed", "skipped") for p in procs) else None
+    return False if never_met(procs, cond) else None
+
+
+_WANTED = {
+    "process_started": "before it started",
+    "process_completed_successfully": "instead of completing successfully",
+}
+
+
+def never_met(procs: Sequence[Proc], cond: str) -> str | None:
+    """Why `cond` can never be met, naming the instance that made it so ("sink.1 exited 1
+    before it was ready"); None while it still can be. An instance in backoff will restart, so it
+    is still waited for; one that ended for good (failed, gave up, skipped) is not."""
+    for p in procs:
+        if p.state in ("failed", "skipped"):
+            return f"{p.label} {p.ended or 'did not start'}"
+        if p.state != "exited" or p.stop_at is not None:
+            continue  # still running, in backoff, or stopped by us (the run is stopping anyway)
+        if cond == "process_started" or (cond != "process_completed_successfully" and p.was_ready):
+            continue
+        if cond != "process_completed_successfully" and p.code == 0:
+            continue
+        how = f"exited {p.code}" if p.code is not None and p.code >= 0 else p.ended
+        gave_up = f" (gave up after {len(p.restarts)} restarts)" if p.restarts else ""
+        return f"{p.label} {how} {_WANTED.get(cond, 'before it was ready')}{gave_up}"
+    return None
+
+
+def may_start(waits: Sequence[tuple[str, str]], by_node: Mapping[str, Sequence[Proc]]) -> bool | str | None:
+    """Whether a waiting node may start: True, None while it must wait, or why it never can."""
+    met = [condition_met(by_node[d], c) for d, c in waits]
+    for (d, c), m in zip(waits, met):
+        if m is False:
+            return never_met(by_node[d], c) or f"{d} can no longer meet {c}"
+    return True if all(m is True for m in met) else None
+
+
+def proc_deadlines(procs: Sequence[Proc], now: float, poll_every: float, stopping: bool) -> list[float]:
+    """When the loop must look at the instances again: a ports poll, a readiness timeout, a backoff's end."""
+    deadlines = []
+    for p in procs:
+        if p.state == "running" and p.inst.node.ready.when == "ports":
+            deadlines.append(now + poll_every)
+        if p.state == "running":
+            deadlines.append(p.started + p.inst.node.ready.timeout)
+        if p.state == "backoff" and not stopping:
+            deadlines.append(p.backoff_until)
+    return deadlines
 
 
 def ports_ready(procs: Sequence[Proc], listening: set[int]) -> list[tuple[Proc, str]]:

@@ -8,8 +8,9 @@ import sys
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.errors import Problem, TopologyError
+from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
-from orchestrator.run.ports import PortAllocator, listener_lookup
+from orchestrator.run.ports import PortAllocator, port_users_lookup
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
@@ -24,22 +25,36 @@ def new_run_id() -> str:
 
 
 def remove_rundir(rundir: str) -> None:
-    """The run directory holds only ipc socket files: no need for shutil here."""
+    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
+    if not rundir:
+        return
+    for top, dirs, files in os.walk(rundir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(top, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(top, name))
+            except OSError:
+                pass
     try:
-        for name in os.listdir(rundir):
-            os.unlink(os.path.join(rundir, name))
         os.rmdir(rundir)
     except OSError:
         pass
 
 
+def fixed_ports(topology: Topology) -> tuple[int, ...]:
+    return tuple(s.port for n in topology.nodes for s in n.sockets if s.port is not None)
+
+
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
-    rundir = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"zmqrun-{run_id}")
+    rundir = runs.rundir_of(run_id)
     os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
-    fixed = {s.port for n in topology.nodes for s in n.sockets if s.port is not None}
-    allocator = PortAllocator(*topology.port_range, reserved=fixed)
+    allocator = PortAllocator(*topology.port_range, reserved=fixed_ports(topology))
     return make_plan(topology, run_id, allocator, rundir), rundir
 
 
@@ -49,13 +64,19 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one."""
     from orchestrator.run.expect import Expectations
     from orchestrator.run.supervisor import Supervisor
-    from orchestrator.view.report import print_outcome
+    from orchestrator.view.report import print_outcome, security_summary
 
     from orchestrator.run.process import ensure_fd_limit
 
     ensure_fd_limit(sum(n.replicas for n in topology.nodes))
     plan, rundir = plan_for(topology)
+    claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology))  # this run is alive until released
     try:
+        contested = claim.contested()  # a run started at the same moment, before either bound its ports
+        if contested:
+            raise TopologyError([Problem(topology.file, 0, "", f"fixed port {port} is claimed by the live {other.describe()}, "
+                                         "started just before this one; nothing was started")
+                                 for port, other in contested])  # fmt: skip
         labels = [(i.label, idx) for idx, n in enumerate(topology.nodes) for i in plan.instances if i.node is n]
         if status:
             from orchestrator.view.status import LivePrinter
@@ -68,6 +89,14 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        for conflict in plan.conflicts:
+            printer.note(conflict, "yellow")
+        if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
+            from orchestrator.security.policy import warnings
+
+            for warning in warnings(topology):
+                printer.note(warning, "bold yellow")
+            printer.note(security_summary(plan))
         try:
             outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch).run()
             print_outcome(outcome, printer)
@@ -76,6 +105,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
         return outcome, observer
     finally:
         remove_rundir(rundir)
+        claim.release()
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
@@ -90,7 +120,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=listener_lookup(), env_files=args.env_file)
+    topology = load_topology(args.file, holder_of=port_users_lookup(), env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")

@@ -40,7 +40,9 @@ class Proc:
         "started",
         "state",
         "stdin_left",
+        "status_buf",
         "stop_at",
+        "was_ready",
     )  # fmt: skip
 
     def __init__(self, inst: Instance):
@@ -57,7 +59,9 @@ class Proc:
         self.ended = ""
         self.failed = False
         self.stdin_left = b""
+        self.status_buf = b""  # a partial line from the helper's pipe
         self.ready_rx: re.Pattern[str] | None = None
+        self.was_ready = False  # ready in this incarnation (stays true after it ends)
         self.respawn = False  # stopped on purpose, to be started again at once (--watch)
 
     @property
@@ -79,6 +83,14 @@ class Outcome(NamedTuple):
     reason: str
     procs: list[Proc]
     leftovers: list[str] = []
+    signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if one did
+
+
+def all_done(procs: list[Proc], stopping: bool) -> bool:
+    """The loop ends when no node lives and none will start or restart (or the run is stopping)."""
+    if any(p.alive for p in procs):
+        return False
+    return stopping or not any(p.state in ("waiting", "backoff") for p in procs)
 
 
 def describe_code(code: int) -> str:
@@ -91,9 +103,18 @@ def describe_code(code: int) -> str:
 
 
 def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | None, stopping: str | None,
-                   leftovers: list[str]) -> Outcome:  # fmt: skip
+                   leftovers: list[str], late: tuple[bool, str] | None = None) -> Outcome:  # fmt: skip
     """How the run ended: a signal beats a decided status, which beats failed nodes; a success
-    that left a port held becomes status 4."""
+    that left a port held becomes status 4. `late` is the expect block's verdict at the end,
+    when it did not decide the run itself: a failed one is named after whatever ended the run
+    and turns a success into status 1."""
+    if late is not None:
+        ok, message = late
+        if not ok:
+            status = status or 1
+            stopping = f"{stopping}; expectation failed: {message}" if stopping else f"expectation failed: {message}"
+        elif status is None:
+            status, stopping = 0, stopping or f"expectations met: {message}"
     failed = [p.label for p in procs if p.failed]
     if signal_status is not None:
         code, reason = signal_status, stopping or "interrupted"
@@ -105,4 +126,4 @@ def decide_outcome(procs: list[Proc], signal_status: int | None, status: int | N
         code, reason = 0, stopping or "every node finished"
     if leftovers and code == 0:
         code = 4
-    return Outcome(code, reason, procs, leftovers)
+    return Outcome(code, reason, procs, leftovers, signal_status - 128 if signal_status is not None else None)

@@ -1,6 +1,7 @@
-"""The stop sequence: waves that follow the data (senders first, each wave given DRAIN before the
-next), then per node its stop signal, SIGTERM at half its grace, SIGKILL of its whole tree at
-the end of it; every step logged with its reason. Called only from the supervisor's loop."""
+"""The stop sequence: waves that follow the data (senders first, each wave given a share of one
+WAVES_BUDGET before the next, so depth shapes only the first second of a stop, never its total),
+then per node its stop signal, SIGTERM at half its grace, SIGKILL of its whole tree at the end of
+it; every step logged with its reason. Called only from the supervisor's loop."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from orchestrator.run import process
 from orchestrator.run.state import Proc
 from orchestrator.view.printer import Printer
 
-DRAIN = 0.5  # how long a stop wave waits for its nodes before the next wave is signalled
+DRAIN = 0.5  # at most this long a stop wave waits for its nodes before the next wave is signalled
+WAVES_BUDGET = 1.0  # every wave is signalled within this long of the stop, however deep the topology
 UNKILLABLE = 2.0  # after SIGKILL, how long before a node is reported rather than waited for
 
 
@@ -22,6 +24,7 @@ class Stopper:
         self.waves = [set(w) for w in reversed(start_waves)]  # the reverse of start order
         self.wave = 0
         self.wave_at = 0.0
+        self.drain = min(DRAIN, WAVES_BUDGET / max(1, len(self.waves) - 1))
 
     def begin(self, now: float) -> None:
         self.wave_at = now
@@ -34,17 +37,18 @@ class Stopper:
                 g = p.inst.node.grace
                 deadlines.append(p.stop_at + (g / 2 if p.stage == 1 else g if p.stage == 2 else g + UNKILLABLE))
         if self.wave < len(self.waves):
-            deadlines.append(self.wave_at + DRAIN)
+            deadlines.append(self.wave_at + self.drain)
         return min(deadlines)
 
     def tick(self, now: float) -> None:
         self.escalate(now)
         while self.wave < len(self.waves):
             busy = any(p.alive for p in self.procs if p.inst.node.name in self.waves[self.wave])
-            if busy and now - self.wave_at < DRAIN:
+            if busy and now < self.wave_at + self.drain:  # the same sum as next_deadline: no float gap
                 return
             self.wave += 1
-            self.wave_at = now
+            # A wave that timed out hands on at its deadline, not at whenever the loop woke: no drift.
+            self.wave_at = self.wave_at + self.drain if busy else now
             self._signal_wave(now)
 
     def escalate(self, now: float) -> None:

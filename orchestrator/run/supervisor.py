@@ -12,15 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.run import cleanup, process
-from orchestrator.run.guardian import Guardian
+from orchestrator.run.containment import Containment
+from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
 from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import condition_met, ports_ready, ready_what, waiting_notes
+from orchestrator.run.readiness import may_start, ports_ready, proc_deadlines, ready_what, waiting_notes
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
-from orchestrator.run.state import Observer, Options, Outcome, Proc, decide_outcome, describe_code
+from orchestrator.run.state import Observer, Options, Outcome, Proc, all_done, decide_outcome, describe_code
 from orchestrator.run.stopper import Stopper
+from orchestrator.security import handshake, store
 from orchestrator.view.printer import Printer
 
 
@@ -49,6 +51,7 @@ class Supervisor:
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
+        self.decided = False  # the observer gave its verdict during the run
         self.poll_every = POLL_FIRST
         self.next_poll = 0.0
         self.baseline: set[int] = set()
@@ -70,11 +73,13 @@ class Supervisor:
                 self.sel.register(self.watch.fd, selectors.EVENT_READ, ("watch", None))
             process.become_subreaper()
             self.baseline = process.descendants()  # never ours to sweep (when embedded in a bigger program)
-            guardian = Guardian(self.plan.run_id)
-            self.baseline.add(guardian.pid)
+            self.contained = Containment(self.plan.run_id, self.plan.rundir)
+            self.baseline.add(self.contained.pid)
             try:
+                if self.plan.keys is not None:  # only now: from here on the guardian removes them, whatever happens
+                    store.write(self.plan.keys)
                 self._start_eligible()
-                while not self._finished():
+                while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
                     for key, _ in self.sel.select(timeout):
@@ -97,18 +102,12 @@ class Supervisor:
                 cleanup.sweep(self.plan, self.out, keep=self.baseline)
                 raise
             finally:
-                guardian.release()
+                self.contained.close()
                 self.sel.close()
 
     def _next_deadline(self, now: float) -> float:
-        deadlines = [now + 1.0]  # a slow safety net against a lost wakeup
-        for p in self.procs:
-            if p.state == "running" and p.inst.node.ready.when == "ports":
-                deadlines.append(self.next_poll)
-            if p.state == "running":
-                deadlines.append(p.started + p.inst.node.ready.timeout)
-            if p.state == "backoff" and not self.stopping:
-                deadlines.append(p.backoff_until)
+        deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
+        deadlines += proc_deadlines(self.procs, now, max(0.0, self.next_poll - now), bool(self.stopping))
         if self.stopping or any(p.respawn for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -116,15 +115,6 @@ class Supervisor:
         if self.view is not None:
             deadlines.append(self.next_view)
         return min(deadlines)
-
-    def _finished(self) -> bool:
-        if any(p.alive for p in self.procs):
-            return False
-        if self.stopping:
-            return True
-        if any(p.state in ("waiting", "backoff") for p in self.procs):
-            return False
-        return True
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -144,6 +134,8 @@ class Supervisor:
         self._poll_children()
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
+        if self.plan.keys is not None:  # before any output or the expect block sees them
+            lines = self.plan.keys.redact(p.label, lines)
         self.out.lines(p.label, lines)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
@@ -153,8 +145,13 @@ class Supervisor:
                 self.observer.line(p.inst.node.name, line)
 
     def _on_ready_pipe(self, p: Proc) -> None:
-        if self.pipes.read_ready(p):
-            self._mark_ready(p, "the helper said so")
+        """The helper's lines: `ready`, and reports of refused handshakes (untrusted: checked)."""
+        for line in self.pipes.read_ready(p):
+            if line == "ready":
+                if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self._mark_ready(p, "the helper said so")
+            elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
+                self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _poll_children(self) -> None:
         for pid, code in process.reap(self.live):
@@ -172,14 +169,15 @@ class Supervisor:
         for p in self.procs:
             if p.state != "waiting":
                 continue
-            waits = self.plan.after.get(p.inst.node.name, ())
-            met = [condition_met(self.by_node[d], c) for d, c in waits]
-            if any(m is False for m in met):
-                blocker = next(d for (d, _), m in zip(waits, met) if m is False)
-                p.state, p.failed, p.ended = "skipped", True, f"not started: {blocker} did not get ready"
-                self.out.note(f"{p.label} will not start: {blocker} failed before it was ready", "red")
-                continue
-            if all(m is True for m in met):
+            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node)
+            if isinstance(go, str):
+                why = go
+                p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
+                self.out.note(f"{p.label} cannot start: {why}", "bold red")
+                self.status = self.status if self.status is not None else 1
+                self._begin_stop(f"{p.label} cannot start: {why}")
+                return
+            if go is True:
                 self._spawn(p)
         if self.options.abort_on_failure and any(p.failed for p in self.procs):
             self._begin_stop("a node failed (--abort-on-failure)")
@@ -189,7 +187,7 @@ class Supervisor:
         if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
             self.pipes.release(p)
         try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper",
+            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
             p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
@@ -199,7 +197,9 @@ class Supervisor:
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
         self.poll_every, self.next_poll = POLL_FIRST, p.started + POLL_FIRST  # a new node: look again soon
         self.live[p.spawned.pid] = p
+        p.was_ready = False
         self.pipes.attach(p)
+        self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
         if p.spawned.note:
@@ -208,7 +208,7 @@ class Supervisor:
             self._mark_ready(p, "")
 
     def _mark_ready(self, p: Proc, why: str) -> None:
-        p.state = "ready"
+        p.state, p.was_ready = "ready", True
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self._start_eligible()
@@ -232,28 +232,20 @@ class Supervisor:
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
         if stopped:
-            sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-            p.state, p.ended = "exited", f"stopped ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"  # type: ignore[operator]
+            p.state, p.ended = "exited", stopped_words(p, code, now)
             return
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
-            p.state, p.backoff_until = "backoff", now + decision.delay
+            p.state, p.backoff_until, p.was_ready = "backoff", now + decision.delay, False
             self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
             return
         if self.observer:  # only a final exit counts; one followed by a restart does not
             self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
-        p.state = "exited"
-        p.failed = code != 0
-        p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
-        if decision.gave_up:
-            p.failed = True
+        record_final(p, code, decision)
         self.out.note(f"{p.label} {p.ended}", "red" if p.failed else None)
-        name = p.inst.node.name
-        if self.options.exit_code_from == name and self.status is None:
-            self.status = code if code >= 0 else 128 - code
-            self._begin_stop(f"{name} exited (--exit-code-from)")
-        elif p.inst.node.exit_on_end and all(q.state in ("exited", "failed") for q in self.by_node[name]):
-            self._begin_stop(f"{name} ended (exit_on_end)")
+        if (end := ends_run(p, code, self.options, self.by_node[p.inst.node.name], self.status is not None)) is not None:
+            self.status = end[0] if end[0] is not None else self.status
+            self._begin_stop(end[1])
         if p.failed:
             self._after_failure(p)
         self._start_eligible()
@@ -266,6 +258,7 @@ class Supervisor:
 
     def _tick(self) -> None:
         now = self.clock()
+        self.contained.track(now, self.baseline)
         if now >= self.next_poll and any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
@@ -305,6 +298,7 @@ class Supervisor:
 
     def _decide(self, verdict: tuple[bool, str]) -> None:
         ok, message = verdict
+        self.decided = True
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
@@ -350,14 +344,12 @@ class Supervisor:
     # ---- the end --------------------------------------------------------------------------
 
     def _finish(self) -> Outcome:
-        if self.observer and self.status is None:
-            verdict = self.observer.verdict(self.clock(), finished=True)
-            if verdict is not None:
-                self._decide(verdict)
+        # Whatever ended the run, every expectation not met is still named (state.decide_outcome).
+        late = self.observer.verdict(self.clock(), finished=True) if self.observer and not self.decided else None
         leftovers = cleanup.sweep(self.plan, self.out, keep=self.baseline)
         for p in self.procs:  # output still buffered in pipes, and last lines without newline
             if p.spawned:
                 self.pipes.release(p)
         if self.view is not None:
             self.view.refresh(self.procs, self.clock())  # the table's last word: how each node ended
-        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers)
+        return decide_outcome(self.procs, self.signal_status, self.status, self.stopping, leftovers, late)

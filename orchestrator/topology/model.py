@@ -54,6 +54,7 @@ class Socket(NamedTuple):
     host: str = "127.0.0.1"
     transport: str = "tcp"
     line: int = 0
+    security: str | None = None  # "curve" or "none" for this edge; None follows the topology (or the binder)
 
 
 class Restart(NamedTuple):
@@ -116,6 +117,7 @@ class Topology(NamedTuple):
     port_range: tuple[int, int] = (20000, 29999)
     expect: Expect | None = None
     image: str | None = None  # default container image for `zmqrun export`
+    security: str = "none"  # the default for every edge: "none" (ZMTP NULL) or "curve"
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.name == name), None)

@@ -21,12 +21,13 @@ DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_REPLICAS = 1000
 
-TOP_KEYS = {"name", "description", "ports", "grace", "buffering", "nodes", "expect", "image"}
+TOP_KEYS = {"name", "description", "ports", "grace", "buffering", "nodes", "expect", "image", "security"}
 NODE_KEYS = {
     "run", "shell", "device", "replicas", "env", "cwd", "sockets", "restart", "stop_signal",
     "grace", "depends_on", "ready", "stdin", "exit_on_end", "buffering", "image",
 }  # fmt: skip
-SOCKET_KEYS = {"type", "bind", "connect", "host", "transport"}
+SOCKET_KEYS = {"type", "bind", "connect", "host", "transport", "security"}
+SECURITY = ("none", "curve")
 RESTART_KEYS = {"policy", "limit", "window", "backoff", "max_backoff"}
 READY_KEYS = {"when", "log", "timeout"}
 EXPECT_KEYS = {"timeout", "exit", "output", "absent", "equal"}
@@ -124,7 +125,8 @@ def parse(doc: Document) -> tuple[Topology, list[Problem]]:
             nodes.append(_node(r, node_name, raw, path, grace if grace is not None else 3.0, buffering))
     expect = _expect(r, top["expect"], ("expect",)) if "expect" in top else None
     image = _image(r, top["image"], ("image",)) if "image" in top else None
-    topology = Topology(name, file, base_dir, description, tuple(nodes), port_range, expect, image)
+    security = _security(r, top["security"], ("security",)) if "security" in top else None
+    topology = Topology(name, file, base_dir, description, tuple(nodes), port_range, expect, image, security or "none")
     return topology, r.problems
 
 
@@ -271,8 +273,16 @@ def _sockets(r: _Reader, value: Any, path: Path_) -> tuple[Socket, ...]:
             transport = "tcp"
         host = r.typed(m.get("host", "127.0.0.1"), spath + ("host",), str, "a host name or address") or "127.0.0.1"
         bind, port, connect = _bind_or_connect(r, m, spath, transport)
-        out.append(Socket(name, (stype or "PAIR").upper(), bind, port, connect, host, transport, r.doc.line(spath)))
+        security = _security(r, m["security"], spath + ("security",)) if "security" in m else None
+        out.append(Socket(name, (stype or "PAIR").upper(), bind, port, connect, host, transport, r.doc.line(spath), security))
     return tuple(out)
+
+
+def _security(r: _Reader, value: Any, path: Path_) -> str | None:
+    if value not in SECURITY:
+        r.bad(path, f"expected curve or none, got {value!r}")
+        return None
+    return str(value)
 
 
 def _bind_or_connect(r: _Reader, m: dict[str, Any], spath: Path_, transport: str) -> tuple[bool, int | None, tuple[str, ...]]:

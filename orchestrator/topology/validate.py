@@ -95,6 +95,10 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
             for cap in pair:
                 if cap.node not in node_names:
                     bad(("expect", "equal", i, cap.node), f"no node named {cap.node!r}")
+    from orchestrator.security.policy import problems as security_problems
+
+    for path, message in security_problems(topology):
+        bad(path, message)
     cycle = find_cycle({n.name: [d for d, _ in n.depends_on if topology.node(d)] for n in topology.nodes})
     if cycle:
         bad(("nodes", cycle[0], "depends_on"), "depends_on cycle: " + " -> ".join(cycle + [cycle[0]]))
@@ -104,13 +108,15 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         bad(("ports",), f"range {lo}-{hi} overlaps the kernel's ephemeral range {elo}-{ehi}")
     if holder_of is not None:
         for port, where in sorted(fixed.items()):
-            held = [h for h in holder_of(port) if h.status == "LISTEN"]
+            held = [h for h in holder_of(port) if h.status == "LISTEN" or h.live is not None]
             if held:
                 node_name, _, sock_name = where.partition(".")
                 h = held[0]
                 hint = ""
                 if h.environ_run and h.orphan:
                     hint = f" (a leftover of crashed zmqrun run {h.environ_run}; `zmqrun free {port}` stops it)"
+                elif h.live is not None:
+                    hint = f" (live {h.live.describe()}; stop it first: Ctrl-C in its terminal, or `kill -INT {h.live.pid}`)"
                 elif h.environ_run:
                     hint = f" (zmqrun run {h.environ_run}, still running)"
                 bad(("nodes", node_name, "sockets", sock_name, "bind"),

@@ -43,7 +43,19 @@ def print_plan(plan: Plan, color: bool | None = None) -> None:
     waits = [f"{n} after {', '.join(d for d, _ in deps)}" for n, deps in plan.after.items() if deps]
     if waits:
         console.print(Text("waits: " + "; ".join(waits)))
+    for conflict in plan.conflicts:
+        console.print(Text(conflict, style="yellow"))
     console.print(Text(f"ports: {', '.join(map(str, plan.ports)) or 'none'} (automatic ones are tentative)"))
+    if plan.keys is not None:
+        console.print(Text(security_summary(plan, "made anew when the run starts")))
+
+
+def security_summary(plan: Plan, made: str = "made for this run") -> str:
+    """How much of the plan CURVE covers; never a key."""
+    links = sum(len(b.endpoints) for i in plan.instances for b in i.sockets if b.security == "curve" and not b.bind)
+    pairs = len(plan.keys.pairs) if plan.keys is not None else 0
+    return (f"security: CURVE on {links} connection{'s' if links != 1 else ''}, "
+            f"{pairs} key pair{'s' if pairs != 1 else ''} {made}")  # fmt: skip
 
 
 def print_outcome(outcome: Outcome, out: Printer) -> None:
