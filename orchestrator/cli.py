@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
+from orchestrator.view.printer import to_devnull
+from orchestrator.view.text import one_line
 
 COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete", "export")
 
@@ -38,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="zmqrun",
         description="Run a ZeroMQ topology described in YAML: zmqrun FILE, or zmqrun COMMAND ...",
     )
+    p.add_argument("--version", action="version", version=f"zmqrun {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a topology (the default: `zmqrun FILE` is `zmqrun run FILE`)")
     run.add_argument("file")
@@ -46,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
     run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
     run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
+    run.add_argument("--strict", action="store_true",
+                     help="a node listening where the topology does not declare fails the run")  # fmt: skip
     run.add_argument("--watch", nargs="*", metavar="PATH", help="restart nodes whose files change (after FILE; "
                      "PATHs: more to watch, shared by every node)")  # fmt: skip
     test = sub.add_parser("test", help="CI smoke runs: run each topology against its expect block")
@@ -57,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="draw the topology; runs nothing")
     graph.add_argument("file")
     graph.add_argument("--format", choices=["tree", "mermaid", "dot"], default="tree")
+    graph.add_argument("--no-color", action="store_true", help="never colour the tree")
     _env_flag(graph)
     sub.add_parser("schema", help="print the JSON Schema of topology files (for editors)")
     free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
@@ -90,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zmqrun")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _env_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env-file", metavar="PATH", action="append", default=[],
                    help="variables for ${VAR} (repeatable; replaces the .env beside the topology)")  # fmt: skip
@@ -105,7 +120,20 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status", action="store_true", help="a live status table above the logs (terminals only)")
 
 
+def _std_streams() -> None:
+    """A closed stdout or stderr (`zmqrun ... >&-`) becomes /dev/null: output goes nowhere, and
+    nothing fails on it."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            to_devnull(fd)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w", closefd=False))  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _std_streams()
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["_complete"] and len(args_list) > 2 and args_list[1].isdigit():
         from orchestrator.commands.completion import candidates  # hidden: what the shell scripts call
@@ -113,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(candidates(_parser(), args_list[2:], int(args_list[1]))))
         return ExitStatus.OK
     first = next((a for a in args_list if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help"):
+    if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
         args_list.insert(0, "run")  # `zmqrun [OPTIONS] FILE` is `zmqrun run [OPTIONS] FILE`
     parser = _parser()
     if not args_list:
@@ -124,47 +152,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return ExitStatus.INVALID if exc.code else ExitStatus.OK
     try:
-        if args.command == "run":
-            from orchestrator.run.runner import run_file
-
-            return run_file(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "schema":
-            import json
-
-            from orchestrator.topology.schema import schema
-
-            print(json.dumps(schema(), indent=2, ensure_ascii=False))
-            return ExitStatus.OK
-        if args.command == "export":
-            from orchestrator.commands.export import export
-
-            return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None),
-                          args.env_file)  # fmt: skip
-        if args.command == "graph":
-            return _graph(args)
-        if args.command in ("config", "examples", "completion"):
-            return _comfort(args)
-        if args.command == "free":
-            from orchestrator.commands.free import free
-
-            return free(args.ports, args.force)
-        if args.command == "test":
-            from orchestrator.commands.smoke import run_all
-            from orchestrator.run.runner import cli_duration
-
-            return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose, args.env_file)
-        parser.error(f"unknown command {args.command}")
+        status = _dispatch(parser, args)
+        sys.stdout.flush()  # here, so that a reader gone early is seen now, not at exit
+        return status
     except TopologyError as exc:
         _report_problems(exc, "written" if args.command == "export" else "started")
         return exc.status
     except ZmqrunError as exc:
-        print(f"zmqrun: {exc}", file=sys.stderr)
+        print(f"zmqrun: {one_line(str(exc))}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
-    return ExitStatus.OK
+    except BrokenPipeError:
+        # The reader went away (`zmqrun schema | head -1`): nothing more to say, and the
+        # interpreter's own flush at exit must not fail on the pipe either.
+        to_devnull(sys.stdout.fileno())
+        return ExitStatus.FAILED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from orchestrator.run.runner import run_file
+
+        return run_file(args)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "schema":
+        import json
+
+        from orchestrator.topology.schema import schema
+
+        print(json.dumps(schema(), indent=2, ensure_ascii=False))
+        return ExitStatus.OK
+    if args.command == "export":
+        from orchestrator.commands.export import export
+
+        return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None),
+                      args.env_file)  # fmt: skip
+    if args.command == "graph":
+        return _graph(args)
+    if args.command in ("config", "examples", "completion"):
+        return _comfort(args)
+    if args.command == "free":
+        from orchestrator.commands.free import free
+
+        return free(args.ports, args.force)
+    if args.command == "test":
+        from orchestrator.commands.smoke import run_all
+        from orchestrator.run.runner import cli_duration
+
+        return run_all(args.paths, cli_duration(args.timeout, "--timeout"), args.junit, args.verbose, args.env_file)
+    parser.error(f"unknown command {args.command}")
+    return ExitStatus.INVALID
 
 
 def console() -> NoReturn:
@@ -183,13 +222,14 @@ def console() -> NoReturn:
 def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {one_line(str(problem))}", file=sys.stderr)
     print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was {nothing_was}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:
     from orchestrator.run.ports import port_users_lookup
-    from orchestrator.run.runner import plan_for, remove_rundir
+    from orchestrator.run.rundir import remove_rundir
+    from orchestrator.run.runner import plan_for
     from orchestrator.topology.validate import load_topology
     from orchestrator.view.report import print_plan
 
@@ -202,13 +242,15 @@ def _check(args: argparse.Namespace) -> int:
             status = ExitStatus.INVALID
             continue
         plan, rundir = plan_for(topology)
-        print_plan(plan, color=False if args.no_color else None)
-        remove_rundir(rundir)
+        try:
+            print_plan(plan, color=False if args.no_color else None)
+        finally:
+            remove_rundir(rundir)
         if plan.keys is not None:
             from orchestrator.security.policy import warnings
 
             for warning in warnings(topology):
-                print(f"zmqrun: {warning}", file=sys.stderr)
+                print(f"zmqrun: {one_line(warning)}", file=sys.stderr)
     from orchestrator.run.cgroup import probe
 
     print(f"containment on this machine: {probe()[1]}")
@@ -225,9 +267,9 @@ def _graph(args: argparse.Namespace) -> int:
     elif args.format == "dot":
         sys.stdout.write(graph.dot(topology))
     else:
-        from rich.console import Console
+        from orchestrator.view.console import console
 
-        Console(highlight=False).print(graph.tree(topology))
+        console(False if args.no_color else None).print(graph.tree(topology))
     return ExitStatus.OK
 
 

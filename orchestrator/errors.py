@@ -54,6 +54,12 @@ class LimitError(ZmqrunError):
     """The system does not allow what the run needs (file descriptors); nothing was started."""
 
 
+class PortRangeError(ZmqrunError):
+    """No free port is left in the topology's range for automatic ports; nothing was started."""
+
+    status = ExitStatus.INVALID
+
+
 class SecurityError(ZmqrunError):
     """A key file or key directory that must not be trusted (readable by others, not ours, malformed)."""
 

@@ -1,7 +1,10 @@
+#!/usr/bin/env python3
 """Soak: run every shipped topology through `zmqrun test` for N rounds, then check that no
 process of any run, no listener on the shipped fixed port and no run cgroup is left. Usage:
 
-    .venv/bin/python tests/soak.py [ROUNDS]     (default 20)
+    tests/soak.py [ROUNDS]     (default 20)
+
+Run with any python3: without zmqrun importable it re-runs itself under the project's .venv.
 """
 
 from __future__ import annotations
@@ -13,9 +16,16 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parent.parent
+try:
+    import psutil
+
+    import orchestrator  # noqa: F401  (the package under test must be importable)
+except ImportError:
+    venv = ROOT / ".venv" / "bin" / "python"
+    if Path(sys.executable) == venv or not venv.exists():
+        raise
+    os.execv(venv, [str(venv), __file__, *sys.argv[1:]])
 
 
 def leftovers(run_ids: set[str]) -> list[str]:

@@ -153,3 +153,58 @@ def test_libyaml_and_the_pure_python_parser_load_every_file_alike(monkeypatch):
                 out.append(([str(p) for p in exc.problems], {}, set()))
         results[name] = out
     assert results["libyaml"] == results["python"]
+
+
+# ---- YAML 1.2 numbers: nothing is silently re-based ----------------------------------------
+
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("bind: 075151", "leading zero"),  # YAML 1.1: octal, port 31337
+        ("bind: 8:42:17", "colon"),  # YAML 1.1: base 60, port 31337
+        ("replicas: 010", "leading zero"),  # YAML 1.1: 8
+        ("replicas: 1:05", "colon"),  # YAML 1.1: 65
+        ("grace: 1:30.5", "colon"),  # YAML 1.1: 90.5
+        ("x: 08", "leading zero"),
+        ("x: -010", "leading zero"),
+    ],
+)
+def test_ambiguous_yaml_11_numbers_are_refused_with_their_line(text, what):
+    with pytest.raises(TopologyError) as exc:
+        load_text("a: 1\n" + text, "t.yaml")
+    (problem,) = exc.value.problems
+    assert problem.line == 2 and what in problem.message and "quote it" in problem.message
+
+
+@pytest.mark.parametrize("text, value", [("x: 10", 10), ("x: 0", 0), ("x: -7", -7), ("x: '010'", "010"),
+                                         ("x: '8:42:17'", "8:42:17"), ("x: 0.5", 0.5), ("x: 0x1F", 31)])  # fmt: skip
+def test_plain_decimal_numbers_and_quoted_strings_load_as_written(text, value):
+    assert load_text(text).data == {"x": value}
+
+
+def test_a_replica_count_with_a_leading_zero_is_refused_end_to_end(tmp_path):
+    from orchestrator.topology.validate import load_topology
+
+    path = tmp_path / "t.yaml"
+    path.write_text("nodes:\n  w:\n    run: x\n    replicas: 010\n")
+    with pytest.raises(TopologyError) as exc:
+        load_topology(str(path))
+    assert "nodes.w.replicas" in str(exc.value) and "ambiguous" in str(exc.value)
+
+
+@pytest.mark.parametrize("doc", ["a: " + "[" * 500 + "]" * 500, "a:\n" + "".join(" " * i + "-\n" for i in range(1, 400)),
+                                 "a: " + "{b: " * 300 + "1" + "}" * 300])  # fmt: skip
+def test_a_small_file_nested_too_deep_is_refused_not_a_crash(doc):
+    assert len(doc.encode()) < 100_000
+    with pytest.raises(TopologyError) as exc:
+        load_text(doc, "t.yaml")
+    (problem,) = exc.value.problems
+    assert "nested too deeply" in problem.message and problem.line >= 1
+
+
+@pytest.mark.parametrize("text, seconds", [("1m30s", 90.0), ("1h 15m", 4500.0), ("500ms", 0.5), ("2m", 120.0),
+                                           ("1.5", 1.5), ("1m30", None), ("1ms30", None), ("s", None)])  # fmt: skip
+def test_durations_combine_units(text, seconds):
+    from orchestrator.topology.parse import parse_duration
+
+    assert parse_duration(text) == seconds

@@ -150,3 +150,37 @@ def test_request_reply_cycle_is_broken_deterministically():
     """)
     assert [n for wave in plan.waves for n in wave] in (["client", "server"], ["server", "client"])
     assert Path("/tmp/t.yaml").name == "t.yaml"
+
+
+def test_generated_ipc_paths_always_fit_sun_path_and_never_collide():
+    long_a, long_b = "a" + "x" * 62, "s" + "y" * 62  # the longest legal node and socket names
+    text = f"""\
+    nodes:
+      {long_a}:
+        run: x
+        replicas: 3
+        sockets:
+          {long_b}: {{type: PULL, bind: true, transport: ipc}}
+          short: {{type: PULL, bind: true, transport: ipc}}
+    """
+    doc = load_text(textwrap.dedent(text), "/tmp/t.yaml")
+    topology, problems = parse(doc)
+    assert problems == []
+    rundir = "/tmp/zmqrun-zr-0123456789"
+    plan = make_plan(topology, "zr-test", PortAllocator(20000, 20010), rundir, base_env={})
+    paths = [p for i in plan.instances for p in i.ipc_paths]
+    assert len(paths) == 6 == len(set(paths))
+    assert all(len(p.encode()) <= 107 for p in paths), paths
+    assert f"{rundir}/{long_a}.1.short" in paths  # readable where it fits
+
+
+def test_running_out_of_automatic_ports_is_a_validation_error():
+    from orchestrator.errors import ExitStatus, PortRangeError
+
+    allocator = PortAllocator(20000, 20001, is_free=lambda port: False)
+    try:
+        allocator.take()
+    except PortRangeError as exc:
+        assert exc.status == ExitStatus.INVALID and "20000-20001" in str(exc)
+    else:
+        raise AssertionError("no error")

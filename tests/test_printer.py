@@ -73,3 +73,30 @@ def test_escape_split_across_chunks_is_still_removed():
 def test_non_ascii_and_c1_controls_take_the_careful_path():
     s = LineSplitter()
     assert s.feed("ok é \u009b31m \u202eevil\n".encode()) == ["ok é 31m evil"]
+
+
+def test_a_partial_line_shown_early_is_not_shown_twice():
+    now = [0.0]
+    s = LineSplitter(clock=lambda: now[0])
+    assert s.feed(b"Name? ") == [] and s.waiting_since == 0.0
+    assert s.partial() == "Name? " and s.waiting_since is None
+    now[0] = 1.0
+    assert s.feed(b"\x1b[31m") == [] and s.waiting_since == 1.0  # more of the same line waits again
+    assert s.partial() == ""  # an escape alone shows nothing
+    lines = s.feed(b"Ada\nnext")
+    assert lines == ["Name? Ada"]  # whole lines for the expect block and ready regexes
+    assert s.display(lines) == ["Ada"]  # the screen gets only what it has not seen
+    assert s.display(s.feed(b" line\n")) == ["next line"]
+    assert s.feed(b"> ") == [] and s.partial() == "> "
+    assert s.display(s.feed(b"\n")) == []  # the prompt's line ended with nothing more to show
+
+
+def test_a_line_still_arriving_is_not_sitting():
+    now = [0.0]
+    s = LineSplitter(clock=lambda: now[0])
+    s.feed(b"line 49")  # a line cut by the pipe's chunking, not a prompt
+    now[0] = 0.1
+    assert s.feed(b"9") == [] and s.waiting_since == 0.1  # quiet time counts from the last bytes
+    now[0] = 0.2
+    assert s.feed(b"9\nnext") == ["line 4999"] and s.waiting_since == 0.2
+    assert s.display(["line 4999"]) == ["line 4999"]  # nothing was shown early, nothing is cut

@@ -215,3 +215,102 @@ def test_log_dir_and_json_lines_keep_every_line_through_a_stop(zmqrun):
         logged = (logs / f"talker.{replica}.log").read_text().splitlines()
         assert logged == mine
     assert "exit status 130" in (logs / "zmqrun.log").read_text()
+
+
+def test_out_of_automatic_ports_is_status_2_and_leaves_no_run_directory(zmqrun, tmp_path):
+    import socket as socketlib
+
+    held = socketlib.socket()
+    for port in range(29999, 20000, -1):  # a port of the default range, outside the ephemeral one
+        try:
+            held.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            continue
+    held.listen()
+    try:
+        path = zmqrun.write(f"""\
+            ports: {port}-{port}
+            nodes:
+              a:
+                run: python3 -c pass
+                sockets: {{s: {{type: PULL, bind: true}}}}
+            """)
+        tmp = tmp_path / "tmpdir"
+        tmp.mkdir()
+        result = zmqrun.run(str(path), env={"TMPDIR": str(tmp)})
+    finally:
+        held.close()
+    assert result.returncode == 2, result.stderr
+    assert f"no free port left in {port}-{port}" in result.stderr
+    assert list(tmp.iterdir()) == []
+
+
+def test_one_process_is_one_process_and_version_is_printed(zmqrun):
+    path = zmqrun.write("nodes:\n  a:\n    run: python3 -c pass\n    ready: started\n")
+    result = zmqrun.run(str(path))
+    assert result.returncode == 0
+    assert "topology, 1 process\n" in result.stdout
+    version = zmqrun.run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("zmqrun 0.")
+
+
+def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    path = zmqrun.write(f"nodes:\n  a:\n    run: python3 -c pass\n    cwd: {gone}\n")
+    result = zmqrun.run("check", str(path))
+    assert result.returncode == 0
+    gone.rmdir()
+    result = zmqrun.run(str(path))
+    assert result.returncode == 2 and f"nodes.a.cwd: directory {gone} does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("ending", ["finishes", "SIGINT", "SIGKILL"])
+def test_no_run_directory_is_left_however_the_run_ends(zmqrun, tmp_path, ending):
+    import signal as signallib
+
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    forever = ending != "finishes"
+    path = zmqrun.write(f"""\
+        nodes:
+          a:
+            run: [python3, -c, "import time; print('up', flush=True); time.sleep({600 if forever else 0})"]
+            sockets: {{s: {{type: PULL, bind: true, transport: ipc}}}}
+        """)
+    proc = zmqrun.start(str(path), env={"TMPDIR": str(tmp)})
+    wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
+    (rundir,) = tmp.iterdir()  # the run's private directory exists while it runs
+    if ending == "SIGINT":
+        proc.send_signal(signallib.SIGINT)
+    elif ending == "SIGKILL":
+        proc.kill()  # zmqrun cannot clean up: its guardian must
+    proc.communicate(timeout=30)
+    wait_for(lambda: not rundir.exists(), timeout=10)
+    assert list(tmp.iterdir()) == []
+
+
+def test_check_leaves_no_run_directory(zmqrun, tmp_path):
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    result = zmqrun.run("check", str(ROOT / "topologies" / "pipeline.yaml"), env={"TMPDIR": str(tmp)})
+    assert result.returncode == 0
+    assert list(tmp.iterdir()) == []
+
+
+def test_a_prompt_without_newline_is_shown_before_enter_and_only_once(zmqrun):
+    path = zmqrun.write("""\
+        nodes:
+          asker:
+            run: [python3, -c, "import sys, time; sys.stdout.write('your name> '); sys.stdout.flush(); time.sleep(600)"]
+            ready: started
+        """)
+    proc = zmqrun.start(str(path))
+    seen: list[str] = []
+    # ~150 ms after the node wrote it; the generous deadline is for a loaded 2-core machine.
+    wait_for(lambda: seen.append(proc.stdout.readline()) or "your name> " in seen[-1], timeout=20)
+    assert seen[-1].rstrip("\n").endswith("asker.1 | your name> ")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert ("".join(seen) + out).count("your name>") == 1

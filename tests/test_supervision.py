@@ -171,7 +171,7 @@ def test_a_reader_that_goes_away_does_not_abort_the_teardown(zmqrun):
     run_id = wait_for(marker, timeout=10)
     zmq_run.send_signal(signal.SIGINT)
     assert zmq_run.wait(timeout=20) == 130
-    assert run_id and run_marker_pids(run_id) == []
+    assert run_marker_pids(run_id) == []
 
 
 def test_start_barrier_lets_no_first_message_go_to_a_slow_joiner(zmqrun):
@@ -228,3 +228,46 @@ def test_ready_through_the_helper_orders_dependents(zmqrun):
     assert result.returncode == 0, out
     assert "warm.1 is ready (the helper said so)" in out
     assert out.index("warm.1  | warmed") < out.index("started after.1")
+
+
+def test_the_exit_report_says_which_signal_was_sent_when(zmqrun):
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(600)"
+    path = zmqrun.write(f"""\
+    nodes:
+      w:
+        grace: 1s
+        run: [{PY}, -c, "{stubborn}"]
+    """)
+    proc = zmqrun.start(str(path))
+    wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    m = re.search(r"w\.1 +stopped \(killed by SIGKILL; sent SIGINT, SIGTERM at ([\d.]+)s, SIGKILL at ([\d.]+)s; ended at ([\d.]+)s\)", out)
+    assert m, out
+    term, kill, ended = map(float, m.groups())
+    assert 0.5 <= term < kill and 1.0 <= kill <= ended  # counted from the first signal, not the last
+
+
+def test_a_node_killed_from_outside_is_reported_as_such(zmqrun):
+    path = zmqrun.write(f"""\
+    nodes:
+      victim:
+        run: [{PY}, -c, "import time; print('up', flush=True); time.sleep(600)"]
+    """)
+    proc = zmqrun.start(str(path))
+    wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
+    (victim,) = [p for p in psutil.Process(proc.pid).children() if p.environ().get("ZMQRUN_NODE") == "victim"]
+    victim.kill()
+    out, _ = proc.communicate(timeout=30)
+    assert "victim.1  killed by SIGKILL, not sent by zmqrun" in out, out
+
+
+def test_end_descriptions_are_a_pure_function_of_code_and_signals():
+    from orchestrator.run.state import describe_end
+
+    assert describe_end(0, [(signal.SIGINT, 0.0)], 0.05) == "exit 0, 0.05s after SIGINT"
+    assert describe_end(-9, [(signal.SIGINT, 0.0), (signal.SIGTERM, 1.5), (signal.SIGKILL, 3.0)], 3.01) == (
+        "killed by SIGKILL; sent SIGINT, SIGTERM at 1.5s, SIGKILL at 3.0s; ended at 3.01s")
+    assert describe_end(-9, [], 0.0) == "killed by SIGKILL, not sent by zmqrun"
+    assert describe_end(-9, [(signal.SIGINT, 0.0)], 0.2) == "killed by SIGKILL, not sent by zmqrun, 0.20s after SIGINT"
+    assert describe_end(-2, [(signal.SIGINT, 0.0)], 0.2) == "killed by SIGINT, 0.20s after SIGINT"

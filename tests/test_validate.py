@@ -93,3 +93,34 @@ def test_a_client_connection_on_the_port_is_not_a_holder():
     client = Holder(99, "bob", "curl", "ESTABLISHED")
     text = "nodes:\n  a:\n    run: x\n    sockets:\n      s: {type: REP, bind: 25555}\n"
     assert problems_of(text, holder_of=lambda port: [client]) == []
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (("  sink:\n    run: y\n    sockets:\n      i: {type: PUSH, bind: true}\n"
+          "  b:\n    run: y\n    sockets:\n      o: {type: PULL, connect: snik.i}\n"),
+         "connects to snik.i, but there is no node 'snik' (did you mean 'sink'?)"),
+        ("  bee:\n    run: y\n    depends_on: [be]\n", "depends on 'be', but there is no such node (did you mean 'bee'?)"),
+        ("  b:\n    run: y\n    sockets:\n      i: {type: PULL, connect: a.outt}\n",
+         "connects to a.outt, but a has no socket 'outt' (did you mean 'out'?) (it has: out)"),
+    ],
+)  # fmt: skip
+def test_a_mistyped_node_name_gets_a_did_you_mean(extra, expected):
+    assert any(expected in p for p in problems_of(BASE + extra)), problems_of(BASE + extra)
+
+
+def test_a_missing_cwd_is_a_missing_directory(tmp_path):
+    here = lambda port: []  # noqa: E731  (validating for a run on this machine)
+    found = problems_of(BASE + f"    cwd: {tmp_path}/gone\n", here)
+    assert found == [f"t.yaml:6 nodes.a.cwd: directory {tmp_path}/gone does not exist"]
+    assert problems_of(BASE + f"    cwd: {tmp_path}\n", here) == []
+    assert problems_of(BASE + f"    cwd: {tmp_path}/gone\n") == []  # graph, config, export: not this machine's business
+
+
+def test_an_ipc_path_longer_than_sun_path_is_refused_with_socket_and_length():
+    long_path = "/tmp/" + "p" * 103  # 108 bytes: one too many
+    text = BASE + f"  b:\n    run: y\n    sockets:\n      inp: {{type: PULL, connect: 'ipc://{long_path}'}}\n"
+    found = problems_of(text)
+    assert any("b.inp: the ipc path is 108 bytes; the kernel allows at most 107" in p for p in found), found
+    assert problems_of(text.replace("p" * 103, "p" * 102)) == []

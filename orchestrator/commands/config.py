@@ -12,6 +12,7 @@ from orchestrator.topology.interpolate import SECRET_NAME
 from orchestrator.topology.parse import parse
 from orchestrator.topology.source import read
 from orchestrator.topology.validate import check
+from orchestrator.view.text import has_control
 
 REDACTED = "<redacted>"
 
@@ -53,6 +54,8 @@ def resolved(file: str, env_files: Sequence[str] = ()) -> str:
     problems = source.with_later(problems + check(topology, source.doc))
     if problems:
         raise TopologyError(problems)
-    return yaml.safe_dump(
-        _escape(redact(source.doc.data, source.secrets)), sort_keys=False, allow_unicode=True, width=120
-    )
+    data = _escape(redact(source.doc.data, source.secrets))
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    if has_control(text):  # YAML escapes ESC and the like, but writes bidi overrides raw unless ASCII-only
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=120)
+    return text

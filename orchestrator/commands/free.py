@@ -10,6 +10,7 @@ import sys
 import time
 
 from orchestrator.run.ports import Holder, holders
+from orchestrator.view.text import one_line
 
 
 def _stop(holder: Holder) -> bool:
@@ -49,19 +50,19 @@ def free(ports: list[int], force: bool = False) -> int:
     status = 0
     for port in ports:
         found = holders(port)
-        if not found:
+        for h in found:
+            print(f"port {port}: {h.describe()}" + (f" [zmqrun run {one_line(h.environ_run)}]" if h.environ_run else ""))
+        if not [h for h in found if not h.ownerless]:
             print(f"port {port}: free")
             continue
-        for h in found:
-            print(f"port {port}: {h.describe()}" + (f" [zmqrun run {h.environ_run}]" if h.environ_run else ""))
         for h in (h for h in found if h.status == "LISTEN" and h.pid):
             if h.live is not None:
-                print(f"port {port}: left alone pid {h.pid}: it belongs to the live {h.live.describe()}; "
-                      f"stop that run instead (Ctrl-C in its terminal, or `kill -INT {h.live.pid}`)")  # fmt: skip
+                print(one_line(f"port {port}: left alone pid {h.pid}: it belongs to the live {h.live.describe()}; "
+                               f"stop that run instead (Ctrl-C in its terminal, or `kill -INT {h.live.pid}`)"))  # fmt: skip
             elif h.environ_run:
                 ok = _stop(h)
-                print(f"port {port}: {'stopped' if ok else 'could not stop'} pid {h.pid} of zmqrun run {h.environ_run}")
-            elif force and _confirm(f"port {port}: stop pid {h.pid} ({h.cmdline}), which zmqrun did not start?"):
+                print(f"port {port}: {'stopped' if ok else 'could not stop'} pid {h.pid} of zmqrun run {one_line(h.environ_run)}")
+            elif force and _confirm(f"port {port}: stop pid {h.pid} ({one_line(h.cmdline)}), which zmqrun did not start?"):
                 print(f"port {port}: {'stopped' if _stop(h) else 'could not stop'} pid {h.pid} (confirmed by you)")
             else:
                 print(f"port {port}: left alone pid {h.pid}: not started by zmqrun"

@@ -18,7 +18,8 @@ from orchestrator.errors import TopologyError
 from orchestrator.run.ports import port_users_lookup
 from orchestrator.run.runner import execute
 from orchestrator.topology.validate import load_topology
-from orchestrator.view.printer import sanitize, to_devnull
+from orchestrator.view.printer import to_devnull
+from orchestrator.view.text import one_line, sanitize, xml_text
 
 TAIL_LINES = 15
 
@@ -125,7 +126,7 @@ def run_one(file: Path, timeout: float | None, verbose: bool, env_files: Sequenc
 def say(line: str) -> None:
     """Print a line; a reader that went away (`| head`) must not abort the remaining runs."""
     try:
-        print(line, flush=True)
+        print(one_line(line), flush=True)
     except BrokenPipeError:
         to_devnull(sys.stdout.fileno())
 
@@ -185,12 +186,13 @@ def write_junit(results: list[Result], path: str) -> None:
                        failures=str(sum(not r.passed and not r.error for r in results)), errors=str(errors),
                        time=f"{sum(r.seconds for r in results):.3f}")  # fmt: skip
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname="zmqrun." + Path(r.file).stem, name=r.name, time=f"{r.seconds:.3f}")
+        case = ET.SubElement(suite, "testcase", classname=xml_text(one_line("zmqrun." + Path(r.file).stem)),
+                             name=xml_text(one_line(r.name)), time=f"{r.seconds:.3f}")  # fmt: skip
         if not r.passed:
             kind = "error" if r.error else "failure"
-            element = ET.SubElement(case, kind, message=f"exit status {r.status}: {r.message}")
-            element.text = "\n".join(r.details)
-        ET.SubElement(case, "system-out").text = "\n".join(sanitize(line) for line in r.output)
+            element = ET.SubElement(case, kind, message=xml_text(one_line(f"exit status {r.status}: {r.message}")))
+            element.text = xml_text("\n".join(r.details))
+        ET.SubElement(case, "system-out").text = xml_text("\n".join(sanitize(line) for line in r.output))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from orchestrator.view.text import has_control, one_line
+
 
 class _Dumper(yaml.SafeDumper):
     pass
@@ -21,7 +23,11 @@ _Dumper.add_representer(str, _str)
 
 
 def dump(docs: list[dict[str, Any]], header: list[str]) -> str:
-    comments = "".join(f"# {line}\n" for line in header)
-    body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=10_000,
-                         allow_unicode=True, explicit_start=True)  # fmt: skip
+    # A header line holds topology values: one line each, or a newline would start YAML of its own.
+    comments = "".join(f"# {one_line(line)}\n" for line in header)
+    options: dict[str, Any] = {"Dumper": _Dumper, "sort_keys": False, "default_flow_style": False, "width": 10_000,
+                               "explicit_start": True}  # fmt: skip
+    body = yaml.dump_all(docs, allow_unicode=True, **options)
+    if has_control(body):  # YAML escapes ESC and the like, but writes bidi overrides raw unless ASCII-only
+        body = yaml.dump_all(docs, allow_unicode=False, **options)
     return comments + body

@@ -4,10 +4,13 @@ them to the workers on `worker_inputs` (PUB, the first word is the topic), colle
 
 from __future__ import annotations
 
+import argparse
+
 from orchestrator.node import Node
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()  # no options; --help says what it does
     with Node() as node:
         inputs, outputs = node.socket("client_inputs"), node.socket("client_outputs")
         work, results = node.socket("worker_inputs"), node.socket("worker_outputs")

@@ -3,7 +3,7 @@ each `zmq.proxy(frontend, backend)` with a clean, prompt exit on SIGINT or SIGTE
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import zmq
 
@@ -11,7 +11,10 @@ from orchestrator.node import Node
 
 
 def main() -> None:
-    kind = sys.argv[1] if len(sys.argv) > 1 else "queue"
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("kind", nargs="?", default="queue", choices=["queue", "forwarder", "streamer"],
+                    help="what `device:` names in the topology; the sockets say the rest")  # fmt: skip
+    kind = ap.parse_args().kind
     with Node() as node:
         frontend, backend = node.socket("frontend"), node.socket("backend")
         print(f"{kind} device: {' '.join(node.spec['frontend']['endpoints'])} <-> {' '.join(node.spec['backend']['endpoints'])}")

@@ -4,8 +4,8 @@ command), answers on `outputs` (PUSH)."""
 
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 
 from orchestrator.node import Node
 
@@ -27,7 +27,9 @@ def answer(command: str, args: list[str]) -> str:
 
 
 def main() -> None:
-    command = sys.argv[1]
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("command", choices=["gcd", "isprime"], help="which questions this worker answers")
+    command = ap.parse_args().command
     with Node() as node:
         inputs = node.socket("inputs", subscribe=command + " ")
         outputs = node.socket("outputs")

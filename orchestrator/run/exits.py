@@ -3,25 +3,25 @@ it ended, and whether its node's end ends the run (`--exit-code-from`, `exit_on_
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Sequence
 
 from orchestrator.run.restart import Decision
-from orchestrator.run.state import Options, Proc, describe_code
+from orchestrator.run.state import Options, Proc, describe_end
 
 
 def stopped_words(p: Proc, code: int, now: float) -> str:
-    """How an instance zmqrun stopped ended: `stopped (exit 0, 0.12s after SIGINT)`."""
+    """How an instance zmqrun stopped ended, with what was sent when, counted from the first signal:
+    `stopped (exit 0, 0.12s after SIGINT)`, `stopped (killed by SIGKILL; sent SIGINT, SIGTERM at
+    1.5s, SIGKILL at 3.0s; ended at 3.01s)`."""
     assert p.stop_at is not None
-    sent = signal.Signals([0, p.inst.node.stop_signal, signal.SIGTERM, signal.SIGKILL][p.stage]).name
-    return f"stopped ({describe_code(code)}, {now - p.stop_at:.2f}s after {sent})"
+    return f"stopped ({describe_end(code, p.sent, now - p.stop_at)})"
 
 
 def record_final(p: Proc, code: int, decision: Decision) -> None:
     """An exit that is not followed by a restart: the instance has ended, failed if non-zero or given up."""
     p.state = "exited"
     p.failed = code != 0 or decision.gave_up
-    p.ended = describe_code(code) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
+    p.ended = describe_end(code, [], 0.0) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
 
 
 def ends_run(

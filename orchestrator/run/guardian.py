@@ -10,6 +10,7 @@ import signal
 import time
 
 from orchestrator.run import cgroup, process
+from orchestrator.run.rundir import remove_rundir
 
 GOODBYE = b"bye\n"
 
@@ -76,9 +77,7 @@ def _watch(read_fd: int, run_id: str, cgroup_path: str | None, rundir: str) -> N
         process.kill_pids(pids)
         time.sleep(0.05)
     if os.path.basename(rundir).startswith("zmqrun-"):  # its keys and ipc sockets must not outlive the run
-        from orchestrator.run.runner import remove_rundir
-
-        remove_rundir(rundir)
+        remove_rundir(rundir)  # zmqrun cannot: it is gone
 
 
 class Guardian:

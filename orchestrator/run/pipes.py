@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import time
 from collections.abc import Callable
 
 from orchestrator.run.state import Proc
@@ -15,14 +16,16 @@ READ_CHUNK = 1 << 16
 
 
 class Pipes:
-    def __init__(self, sel: selectors.BaseSelector, on_lines: Callable[[Proc, list[str]], None]):
+    def __init__(self, sel: selectors.BaseSelector, on_lines: Callable[[Proc, list[str]], None],
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
         self.sel = sel
         self.on_lines = on_lines
+        self.clock = clock  # when a partial line (a prompt) started to wait
 
     def attach(self, p: Proc) -> None:
         """Register a freshly spawned incarnation's pipes."""
         assert p.spawned is not None
-        p.splitter, p.status_buf = LineSplitter(), b""
+        p.splitter, p.status_buf = LineSplitter(self.clock), b""
         self.sel.register(p.spawned.out_fd, selectors.EVENT_READ, ("out", p))
         if p.spawned.ready_fd is not None:
             self.sel.register(p.spawned.ready_fd, selectors.EVENT_READ, ("ready", p))

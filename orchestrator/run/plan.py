@@ -15,7 +15,7 @@ from orchestrator.run.ports import PortAllocator
 from orchestrator.security.keys import Keyring
 from orchestrator.security.policy import socket_security
 from orchestrator.topology.model import Node, Socket, Topology, send_rank
-from orchestrator.topology.validate import PLACEHOLDER, peers
+from orchestrator.topology.validate import PLACEHOLDER, SUN_PATH_MAX, peers
 
 
 class Binding(NamedTuple):
@@ -71,9 +71,11 @@ class Plan(NamedTuple):
         return tuple(sorted({p for i in self.instances for p in i.listen_ports}))
 
 
-def _bind_endpoint(sock: Socket, port: int | None, rundir: str, node: str, replica: int) -> str:
+def _bind_endpoint(sock: Socket, port: int | None, rundir: str, node: str, replica: int, index: int) -> str:
     if sock.transport == "ipc":
-        return f"ipc://{rundir}/{node}.{replica}.{sock.name}"
+        path = f"{rundir}/{node}.{replica}.{sock.name}"
+        # Readable when it fits; else the bind's number, unique in the run (names never start with a digit).
+        return f"ipc://{path if len(os.fsencode(path)) <= SUN_PATH_MAX else f'{rundir}/{index}'}"
     host = f"[{sock.host}]" if ":" in sock.host else sock.host
     return f"tcp://{host}:{port}"
 
@@ -117,7 +119,7 @@ def make_plan(
             if sock.bind:
                 for replica in range(1, node.replicas + 1):
                     port = sock.port if sock.port is not None else (allocator.take() if sock.transport == "tcp" else None)
-                    endpoint = _bind_endpoint(sock, port, rundir, node.name, replica)
+                    endpoint = _bind_endpoint(sock, port, rundir, node.name, replica, sum(map(len, bound.values())))
                     bound.setdefault((node.name, sock.name), []).append(endpoint)
     incoming = connecting(topology)
     clients: dict[tuple[str, str], list[str]] = {}  # binding socket -> labels of instances connecting to it

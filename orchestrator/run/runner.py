@@ -11,6 +11,7 @@ from orchestrator.errors import Problem, TopologyError
 from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
 from orchestrator.run.ports import PortAllocator, port_users_lookup
+from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
@@ -24,27 +25,6 @@ def new_run_id() -> str:
     return "zr-" + os.urandom(5).hex()
 
 
-def remove_rundir(rundir: str) -> None:
-    """The run directory holds ipc socket files and the key directory: no need for shutil here."""
-    if not rundir:
-        return
-    for top, dirs, files in os.walk(rundir, topdown=False):
-        for name in files:
-            try:
-                os.unlink(os.path.join(top, name))
-            except OSError:
-                pass
-        for name in dirs:
-            try:
-                os.rmdir(os.path.join(top, name))
-            except OSError:
-                pass
-    try:
-        os.rmdir(rundir)
-    except OSError:
-        pass
-
-
 def fixed_ports(topology: Topology) -> tuple[int, ...]:
     return tuple(s.port for n in topology.nodes for s in n.sockets if s.port is not None)
 
@@ -52,10 +32,13 @@ def fixed_ports(topology: Topology) -> tuple[int, ...]:
 def plan_for(topology: Topology, run_id: str | None = None) -> tuple[Plan, str]:
     """Assign ports and render every instance; returns the plan and its private run directory."""
     run_id = run_id or new_run_id()
-    rundir = runs.rundir_of(run_id)
-    os.mkdir(rundir, 0o700)  # private: ipc sockets of this run live here
+    rundir = make_rundir(run_id)
     allocator = PortAllocator(*topology.port_range, reserved=fixed_ports(topology))
-    return make_plan(topology, run_id, allocator, rundir), rundir
+    try:
+        return make_plan(topology, run_id, allocator, rundir), rundir
+    except BaseException:
+        remove_rundir(rundir)
+        raise
 
 
 def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: bool = False,
@@ -88,7 +71,8 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
         if topology.expect is not None or timeout is not None:
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
-        printer.note(f"run {plan.run_id}: {topology.name}, {len(plan.instances)} processes")
+        n = len(plan.instances)
+        printer.note(f"run {plan.run_id}: {topology.name}, {n} process{'' if n == 1 else 'es'}")
         for conflict in plan.conflicts:
             printer.note(conflict, "yellow")
         if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
@@ -126,7 +110,7 @@ def run_file(args: argparse.Namespace) -> int:
     timeout = cli_duration(args.timeout, "--timeout")
     from orchestrator.run.state import Options
 
-    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from)
+    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from, strict=args.strict)
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)

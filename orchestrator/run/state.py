@@ -34,6 +34,7 @@ class Proc:
         "ready_rx",
         "respawn",
         "restarts",
+        "sent",
         "spawned",
         "splitter",
         "stage",
@@ -54,6 +55,7 @@ class Proc:
         self.code: int | None = None
         self.stop_at: float | None = None  # when the stop signal was sent
         self.stage = 0  # 0 none, 1 stop signal, 2 SIGTERM, 3 SIGKILL
+        self.sent: list[tuple[int, float]] = []  # signals of the stop: (signum, seconds after the first)
         self.restarts: list[float] = []
         self.backoff_until = 0.0
         self.ended = ""
@@ -76,6 +78,7 @@ class Proc:
 class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
+    strict: bool = False  # a listener the topology did not declare fails the run
 
 
 class Outcome(NamedTuple):
@@ -91,6 +94,21 @@ def all_done(procs: list[Proc], stopping: bool) -> bool:
     if any(p.alive for p in procs):
         return False
     return stopping or not any(p.state in ("waiting", "backoff") for p in procs)
+
+
+def describe_end(code: int, sent: list[tuple[int, float]], after: float) -> str:
+    """How an instance ended, with the stop signals zmqrun sent and when, counted from the first:
+    `killed by SIGKILL; sent SIGINT, SIGTERM at 1.5s, SIGKILL at 3.0s; ended at 3.01s`. A signal
+    death that zmqrun did not cause says so (`killed by SIGKILL, not sent by zmqrun`)."""
+    what = describe_code(code)
+    if code < 0 and all(signum != -code for signum, _ in sent):
+        what += ", not sent by zmqrun"
+    if not sent:
+        return what
+    steps = ", ".join(signal.Signals(s).name + (f" at {t:.1f}s" if i else "") for i, (s, t) in enumerate(sent))
+    if len(sent) == 1:
+        return f"{what}, {after:.2f}s after {steps}"
+    return f"{what}; sent {steps}; ended at {after:.2f}s"
 
 
 def describe_code(code: int) -> str:

@@ -62,8 +62,9 @@ class Stopper:
         for p in self.procs:
             if p.alive:
                 if p.stop_at is None:
-                    p.stop_at = now
+                    p.stop_at, p.sent = now, []
                 p.stage = 3
+                p.sent.append((signal.SIGKILL, now - p.stop_at))
                 kill_tree(p)
         self.wave = len(self.waves)
 
@@ -72,7 +73,7 @@ class Stopper:
         for p in self.procs:
             if p.alive and p.stop_at is None and p.inst.node.name in names:
                 assert p.spawned is not None
-                p.stop_at, p.stage = now, 1
+                p.stop_at, p.stage, p.sent = now, 1, [(p.inst.node.stop_signal, 0.0)]
                 process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
 
     def _escalate(self, p: Proc, now: float) -> None:
@@ -83,10 +84,12 @@ class Stopper:
             self.out.note(f"{p.label} did not exit {waited:.1f}s after {sig_name}, sending SIGTERM", "yellow")
             process.signal_group(p.spawned.pid, signal.SIGTERM, p.spawned.own_group)
             p.stage = 2
+            p.sent.append((signal.SIGTERM, waited))
         elif p.stage in (1, 2) and waited >= grace:
             self.out.note(f"{p.label} did not exit {waited:.1f}s after the stop signal, sending SIGKILL to its tree", "red")
             kill_tree(p)
             p.stage = 3
+            p.sent.append((signal.SIGKILL, waited))
         elif p.stage == 3 and waited >= grace + UNKILLABLE:
             # Unkillable for now (uninterruptible sleep): report it rather than hang the stop.
             self.out.note(f"{p.label} (pid {p.spawned.pid}) survived SIGKILL for {UNKILLABLE:g}s; giving up on it", "bold red")

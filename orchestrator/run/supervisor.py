@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.run import cleanup, process
+from orchestrator.run.audit import audit
 from orchestrator.run.containment import Containment
 from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.pipes import Pipes
@@ -20,10 +21,21 @@ from orchestrator.run.ports import listening_ports
 from orchestrator.run.readiness import may_start, ports_ready, proc_deadlines, ready_what, waiting_notes
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
-from orchestrator.run.state import Observer, Options, Outcome, Proc, all_done, decide_outcome, describe_code
+from orchestrator.run.state import (
+    Observer,
+    Options,
+    Outcome,
+    Proc,
+    all_done,
+    decide_outcome,
+    describe_code,
+    describe_end,
+)
 from orchestrator.run.stopper import Stopper
 from orchestrator.security import handshake, store
-from orchestrator.view.printer import Printer
+from orchestrator.view.printer import PARTIAL_AFTER, Printer
+
+AUDIT_AGAIN = 1.0  # seconds after ready: the listener audit looks once more
 
 
 POLL_FIRST, POLL_LAST = 0.005, 0.02  # how often listening ports are checked: soon after a spawn, then less
@@ -46,7 +58,7 @@ class Supervisor:
         for p in self.procs:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
         self.sel = selectors.DefaultSelector()
-        self.pipes = Pipes(self.sel, self._on_lines)
+        self.pipes = Pipes(self.sel, self._on_lines, clock)
         self.stopping: str | None = None
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
@@ -61,6 +73,8 @@ class Supervisor:
         self.all_ready = False
         self.live: dict[int, Proc] = {}  # pid -> the instance it runs, until it is reaped
         self.began = clock()
+        self.to_audit: list[tuple[float, Proc]] = []  # listener audits due: at ready, and AUDIT_AGAIN later
+        self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
 
     # ---- the loop -------------------------------------------------------------------------
@@ -108,6 +122,11 @@ class Supervisor:
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
         deadlines += proc_deadlines(self.procs, now, max(0.0, self.next_poll - now), bool(self.stopping))
+        for p in self.procs:
+            if p.splitter.waiting_since is not None:
+                deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
+        if self.to_audit and not self.stopping:
+            deadlines.append(min(t for t, _ in self.to_audit))
         if self.stopping or any(p.respawn for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -134,9 +153,10 @@ class Supervisor:
         self._poll_children()
 
     def _on_lines(self, p: Proc, lines: list[str]) -> None:
+        shown = p.splitter.display(lines)
         if self.plan.keys is not None:  # before any output or the expect block sees them
-            lines = self.plan.keys.redact(p.label, lines)
-        self.out.lines(p.label, lines)
+            lines, shown = self.plan.keys.redact(p.label, lines), self.plan.keys.redact(p.label, shown)
+        self.out.lines(p.label, shown)
         if p.ready_rx is not None and p.state == "running":
             if any(p.ready_rx.search(line) for line in lines):
                 self._mark_ready(p, "its ready line appeared")
@@ -190,8 +210,11 @@ class Supervisor:
             p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
                                       extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
         except OSError as exc:
-            p.state, p.failed, p.ended = "failed", True, f"could not start: {exc.strerror or exc}"
-            self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {exc.strerror or exc}", "bold red")
+            why = f"{exc.strerror or exc}"
+            if exc.filename == p.inst.cwd:  # the working directory, not the command, is missing
+                why = f"working directory {p.inst.cwd}: {why}"
+            p.state, p.failed, p.ended = "failed", True, f"could not start: {why}"
+            self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {why}", "bold red")
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
@@ -209,6 +232,8 @@ class Supervisor:
 
     def _mark_ready(self, p: Proc, why: str) -> None:
         p.state, p.was_ready = "ready", True
+        now = self.clock()
+        self.to_audit += [(now, p), (now + AUDIT_AGAIN, p)]  # again: a node ready by log or helper may bind late
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self._start_eligible()
@@ -237,7 +262,7 @@ class Supervisor:
         decision = decide(p.inst.node.restart, code, p.restarts, now)
         if decision.restart and not self.stopping:
             p.state, p.backoff_until, p.was_ready = "backoff", now + decision.delay, False
-            self.out.note(f"{p.label} exited ({describe_code(code)}); restarting in {decision.delay:.1f}s", "yellow")
+            self.out.note(f"{p.label} exited ({describe_end(code, [], 0.0)}); restarting in {decision.delay:.1f}s", "yellow")
             return
         if self.observer:  # only a final exit counts; one followed by a restart does not
             self.observer.exited(p.inst.node.name, p.inst.replica, code, False)
@@ -276,6 +301,16 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
+        if self.to_audit and not self.stopping and min(t for t, _ in self.to_audit) <= now:
+            self._audit(list(dict.fromkeys(p for t, p in self.to_audit if t <= now)))
+            self.to_audit = [(t, p) for t, p in self.to_audit if t > now]
+        for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
+            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
+                self.pipes.read(p)  # first what the pipe holds: a line cut by chunking is no prompt
+                since = p.splitter.waiting_since
+                if since is not None and self.clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
+                    shown = self.plan.keys.redact(p.label, [text]) if self.plan.keys is not None else [text]
+                    self.out.lines(p.label, shown)
         if self.stopping:
             self.stopper.tick(now)
         elif any(p.respawn for p in self.procs):
@@ -302,6 +337,23 @@ class Supervisor:
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self._begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
+    def _audit(self, procs: list[Proc]) -> None:
+        """Warn of (or with --strict, fail on) listeners the topology does not declare."""
+        running = [(p.inst, p.spawned.pid) for p in procs if p.alive and p.spawned is not None]
+        for inst, (host, port) in audit(running):
+            if (inst.label, host, port) in self.audited:
+                continue
+            self.audited.add((inst.label, host, port))
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            message = f"{inst.label} listens on {where}, which the topology does not declare"
+            if self.options.strict:
+                self.out.note(f"error: {message} (--strict)", "bold red")
+                next(p for p in procs if p.inst is inst).failed = True
+                self.status = self.status if self.status is not None else 1
+                self._begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
+            else:
+                self.out.note(f"warning: {message}", "yellow")
+
     # ---- asked from outside the loop's own events (--watch) --------------------------------
 
     def restart_node(self, name: str, why: str) -> None:
@@ -318,7 +370,7 @@ class Supervisor:
         for p in procs:
             if p.alive and p.stop_at is None:
                 assert p.spawned is not None
-                p.respawn, p.stop_at, p.stage = True, now, 1
+                p.respawn, p.stop_at, p.stage, p.sent = True, now, 1, [(p.inst.node.stop_signal, 0.0)]
                 process.signal_group(p.spawned.pid, p.inst.node.stop_signal, p.spawned.own_group)
             elif not p.alive and p.state in ("exited", "failed", "backoff"):
                 p.failed = False

@@ -16,9 +16,16 @@ MAX_NODES = 50_000  # after alias expansion; stops "billion laughs" documents ch
 Path_ = tuple[str | int, ...]
 
 
+# YAML 1.1 (PyYAML) reads `075151` as octal and `8:42:17` or `1:05` as base 60; YAML 1.2 reads
+# neither. A plain scalar of that shape is refused rather than silently re-based: the author
+# meant a decimal number or a string, and only they know which.
+_AMBIGUOUS_TAG = "tag:zmqrun,2026:ambiguous-number"
+_AMBIGUOUS = re.compile(r"^[-+]?(?:0[0-9_]+(?:\.[0-9_]*)?|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
+
+
 def make_loader(base: type[Any]) -> type[Any]:
     """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans, so `restart: no`
-    stays the string "no"."""
+    stays the string "no", and ambiguous YAML 1.1 numbers tagged for refusal."""
     loader: type[Any] = type("_Loader", (base,), {})
     loader.yaml_implicit_resolvers = {
         key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
@@ -26,12 +33,17 @@ def make_loader(base: type[Any]) -> type[Any]:
     }
     loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))  # fmt: skip
+    for first in "-+0123456789":
+        loader.yaml_implicit_resolvers.setdefault(first, []).insert(0, (_AMBIGUOUS_TAG, _AMBIGUOUS))
     return loader
 
 
 # LibYAML's parser when PyYAML was built with it: it keeps every node's line (the marks) and
 # composes a file some ten times faster than the pure-Python parser, which matters at start-up.
 _Loader = make_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+MAX_DEPTH = 64  # a topology is a few levels deep; PyYAML's composer recurses once per level
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -101,6 +113,9 @@ class _Builder:
             self.fail(path, node, "recursive alias (a value that contains itself)")
             return None
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _AMBIGUOUS_TAG:
+                self.fail(path, node, _ambiguous(node.value))
+                return None
             if node.tag not in _SCALAR_TAGS:
                 self.fail(path, node, f"unsupported tag {node.tag!r}: only plain data is allowed")
                 return None
@@ -159,11 +174,37 @@ class _TooBig(Exception):
     pass
 
 
+def _ambiguous(text: str) -> str:
+    what = "a colon (YAML 1.1 reads it in base 60)" if ":" in text else "a leading zero (YAML 1.1 reads it as octal)"
+    return (f"{text!r} is ambiguous: it has {what}; write the decimal number without it, "
+            "or quote it if you mean a string")  # fmt: skip
+
+
+def _too_deep(text: str, file: str) -> Problem | None:
+    """Nesting deeper than MAX_DEPTH, found from the event stream (which, unlike composing,
+    does not recurse), so a small file nested 500 deep is refused rather than crashing."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    return Problem(file, line, "", f"nested too deeply (more than {MAX_DEPTH} levels)")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing reports it, with its line
+    return None
+
+
 def load_text(text: str, file: str = "<string>") -> Document:
     """Parse one YAML document strictly; raise TopologyError with every problem found."""
     builder = _Builder(file)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise TopologyError([Problem(file, 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
+    if (deep := _too_deep(text, file)) is not None:
+        raise TopologyError([deep])
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:

@@ -17,7 +17,10 @@ SOCKET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 ENDPOINT = re.compile(r"^(tcp://[^\s/]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
 # A container image reference: [registry[:port]/]path[:tag][@sha256:digest], lower case path.
 IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/-]|:[0-9]+/)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
+# A number of seconds, or number-unit parts: 500ms, 3s, 2m, 1m30s, 1h 15m. The schema uses it too.
+DURATION_PATTERN = r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+$|^\s*\d+(?:\.\d+)?\s*$"
+DURATION = re.compile(DURATION_PATTERN)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_REPLICAS = 1000
 
@@ -41,13 +44,13 @@ def _type_name(value: Any) -> str:
 
 
 def parse_duration(value: Any) -> float | None:
-    """'500ms', '2s', '1.5m', or a number of seconds; None when not a duration."""
+    """'500ms', '2s', '1.5m', '1m30s', or a number of seconds; None when not a duration."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value) if value >= 0 else None
-    if isinstance(value, str) and (m := DURATION.match(value.strip())):
-        return float(m.group(1)) * _UNITS[m.group(2)]
+    if isinstance(value, str) and DURATION.match(value):
+        return sum(float(n) * _UNITS[unit or None] for n, unit in _DURATION_PART.findall(value))
     return None
 
 
@@ -65,7 +68,7 @@ class _Reader:
             return {}
         for key in value:
             if key not in keys and not (path == () and key.startswith("x-")):
-                hint = _closest(key, keys)
+                hint = closest(key, keys)
                 self.bad(path + (key,), f"unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
                          + f"; allowed: {', '.join(sorted(keys))}")  # fmt: skip
         return value
@@ -92,7 +95,7 @@ class _Reader:
         return []
 
 
-def _closest(key: str, keys: set[str]) -> str | None:
+def closest(key: str, keys: set[str]) -> str | None:
     import difflib
 
     found = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.7)

@@ -9,6 +9,7 @@ from typing import Any
 from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES
 from orchestrator.topology.parse import (
     CONDITIONS,
+    DURATION_PATTERN,
     EXPECT_KEYS,
     IMAGE,
     MAX_REPLICAS,
@@ -22,10 +23,10 @@ from orchestrator.topology.parse import (
 )  # fmt: skip
 
 DURATION: dict[str, Any] = {
-    "description": "seconds, or a string such as 500ms, 3s, 2m, 1h",
+    "description": "seconds, or a string such as 500ms, 3s, 2m, 1m30s, 1h",
     "anyOf": [
         {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+        {"type": "string", "pattern": DURATION_PATTERN},
     ],
 }
 BUFFERING_SCHEMA = {"enum": list(BUFFERING),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 
@@ -9,6 +10,8 @@ from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.ports import Holder, ephemeral_range
 from orchestrator.topology.loader import Document, Path_
 from orchestrator.topology.model import Node, Socket, Topology, compatible
+
+SUN_PATH_MAX = 107  # bytes of an AF_UNIX socket path on Linux (sun_path is 108, NUL included)
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 ATTRS_ONE = {"port", "endpoint", "host"}
@@ -32,7 +35,8 @@ def peers(topology: Topology, node: Node, sock: Socket) -> list[tuple[Node, Sock
 
 
 def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Holder]] | None = None) -> list[Problem]:
-    """Every cross-reference problem; `holder_of` also reports fixed ports taken on this machine."""
+    """Every cross-reference problem; with `holder_of`, also what this machine must offer for a run
+    here: fixed ports not taken (`holder_of` names who holds one), `cwd` directories that exist."""
     problems: list[Problem] = []
 
     def bad(path: Path_, message: str) -> None:
@@ -46,8 +50,16 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         base: Path_ = ("nodes", node.name)
         if node.stdin == "inherit" and node.replicas > 1:
             bad(base + ("stdin",), "stdin: inherit needs replicas: 1")
+        # Like held ports, a missing cwd matters on this machine only (an export's cwd is in its image).
+        if holder_of is not None and node.cwd is not None and not os.path.isdir(cwd := os.path.normpath(os.path.join(topology.base_dir, node.cwd))):
+            bad(base + ("cwd",), f"directory {cwd} does not exist" if not os.path.exists(cwd) else f"{cwd} is not a directory")
         for sock in node.sockets:
             spath = base + ("sockets", sock.name)
+            for target in (t for t in sock.connect if t.startswith("ipc://")):
+                size = len(os.fsencode(target[len("ipc://"):]))
+                if size > SUN_PATH_MAX:
+                    bad(spath + ("connect",), f"{node.name}.{sock.name}: the ipc path is {size} bytes; "
+                        f"the kernel allows at most {SUN_PATH_MAX} (sun_path)")  # fmt: skip
             if sock.bind and sock.port is not None:
                 where = f"{node.name}.{sock.name}"
                 if node.replicas > 1:
@@ -64,12 +76,14 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                 node_name, _, sock_name = target.partition(".")
                 peer = topology.node(node_name)
                 if peer is None:
-                    bad(spath + ("connect",), f"connects to {target}, but there is no node {node_name!r}")
+                    bad(spath + ("connect",), f"connects to {target}, but there is no node {node_name!r}"
+                        + _did_you_mean(node_name, {n.name for n in topology.nodes}))  # fmt: skip
                     continue
                 peer_sock = peer.socket(sock_name)
                 if peer_sock is None:
                     names = ", ".join(s.name for s in peer.sockets) or "none"
-                    bad(spath + ("connect",), f"connects to {target}, but {node_name} has no socket {sock_name!r} (it has: {names})")
+                    bad(spath + ("connect",), f"connects to {target}, but {node_name} has no socket {sock_name!r}"
+                        + _did_you_mean(sock_name, {s.name for s in peer.sockets}) + f" (it has: {names})")  # fmt: skip
                 elif not peer_sock.bind:
                     bad(spath + ("connect",), f"connects to {target}, which connects too; one side of an edge must bind")
                 elif not compatible(sock.type, peer_sock.type):
@@ -77,7 +91,7 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                         "libzmq would drop every message silently")  # fmt: skip
         for dep, _cond in node.depends_on:
             if topology.node(dep) is None:
-                bad(base + ("depends_on",), f"depends on {dep!r}, but there is no such node")
+                bad(base + ("depends_on",), f"depends on {dep!r}, but there is no such node" + _did_you_mean(dep, {n.name for n in topology.nodes}))
             elif dep == node.name:
                 bad(base + ("depends_on",), "a node cannot depend on itself")
         _check_placeholders(node, bad)
@@ -122,6 +136,13 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                 bad(("nodes", node_name, "sockets", sock_name, "bind"),
                     f"port {port} is already in use by {held[0].describe()}{hint}")  # fmt: skip
     return problems
+
+
+def _did_you_mean(name: str, names: set[str]) -> str:
+    from orchestrator.topology.parse import closest
+
+    hint = closest(name, names)
+    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def _check_placeholders(node: Node, bad: Callable[[Path_, str], None]) -> None:

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import codecs
 import os
-import re
 import sys
 import time
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import IO, Any, BinaryIO
+
+from orchestrator.errors import ZmqrunError
+from orchestrator.view.text import one_line, sanitize
 
 MAX_LINE = 8192  # characters; a longer line is split, so one node cannot exhaust memory
-
-# Terminal control that node output must never pass through: CSI, OSC (title, clipboard),
-# DCS/PM/APC strings, other escapes, C0/C1 controls except tab, and bidi overrides.
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?"
-    r"|\x1b.?"
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)
 
 _COLOURS = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
 _SGR = {"bold": "1", "dim": "2", **{c: str(30 + i) for i, c in enumerate(_COLOURS)},
@@ -28,15 +21,6 @@ _SGR = {"bold": "1", "dim": "2", **{c: str(30 + i) for i, c in enumerate(_COLOUR
 
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
            "bright_green", "bright_yellow", "bright_blue", "bright_red")  # fmt: skip
-
-
-# Every sequence _CONTROL removes starts with one of these; one scan for them is far cheaper
-# than the alternation, and most output contains none.
-_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def sanitize(text: str) -> str:
-    return _CONTROL.sub("", text) if _ANY_CONTROL.search(text) else text
 
 
 # Control bytes other than tab and newline. An all-ASCII chunk without them needs no
@@ -48,13 +32,21 @@ def _clean(data: bytes) -> bool:
     return data.isascii() and len(data.translate(None, _C0)) == len(data)
 
 
-class LineSplitter:
-    """Splits one stream's bytes into sanitised lines; bounded memory, UTF-8 errors replaced."""
+PARTIAL_AFTER = 0.15  # seconds a line without its newline (a prompt) waits before it is shown
 
-    def __init__(self) -> None:
+
+class LineSplitter:
+    """Splits one stream's bytes into sanitised lines; bounded memory, UTF-8 errors replaced.
+    A partial line that sits (a prompt such as `input("> ")`) can be shown early with
+    `partial()`; `display()` then drops what was shown from the completed line."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._pending_clean = True
+        self._clock = clock
+        self.shown = ""  # the start of the pending line, already shown by partial()
+        self.waiting_since: float | None = None  # since the last bytes, while a line waits for its newline
 
     def feed(self, data: bytes) -> list[str]:
         clean = _clean(data)
@@ -72,13 +64,34 @@ class LineSplitter:
             self._pending = self._pending[cut:]
         if lines and max(map(len, lines)) > MAX_LINE:
             lines = [p for line in lines for p in _pieces(line)]
+        # A partial line counts as sitting only once its stream has been quiet for a while.
+        self.waiting_since = self._clock() if self._pending else None
         return lines
 
     def flush(self) -> list[str]:
         """The last line, even without a newline."""
         text = self._pending + self._decoder.decode(b"", final=True)
         self._pending = ""
+        self.waiting_since = None
         return _pieces(sanitize(text)) if text else []
+
+    def partial(self) -> str:
+        """The part of the pending line not shown yet (sanitised), now counted as shown."""
+        self.waiting_since = None
+        text = sanitize(self._pending)
+        new = text.removeprefix(self.shown)
+        self.shown = text
+        return new
+
+    def display(self, lines: list[str]) -> list[str]:
+        """`lines` as they should be shown: the first without what partial() showed of it."""
+        if not self.shown or not lines:
+            return lines
+        shown, self.shown = self.shown, ""
+        if not lines[0].startswith(shown):
+            return lines
+        rest = lines[0][len(shown):]
+        return ([rest] if rest else []) + lines[1:]
 
 
 def _pieces(line: str) -> list[str]:
@@ -91,11 +104,12 @@ def to_devnull(fd: int) -> None:
     """Point `fd` at /dev/null: its reader went away (`zmqrun ... | head`), and neither our
     later writes nor the interpreter's own flush at exit should fail on it."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    if devnull != fd:  # with `fd` closed, the kernel may hand out that very number
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
-def use_color(stream: BinaryIO | None = None, flag: bool | None = None) -> bool:
+def use_color(stream: IO[Any] | None = None, flag: bool | None = None) -> bool:
     """Colour only on a terminal, never with NO_COLOR set, unless the user insists."""
     if flag is not None:
         return flag
@@ -121,10 +135,14 @@ class Printer:
         self.timestamps = timestamps
         self.logs: dict[str, BinaryIO] = {}
         if log_dir:
-            os.makedirs(log_dir, exist_ok=True)
-            for label in [label for label, _ in labels] + ["zmqrun"]:
-                # Unbuffered: one write per chunk of lines, so `tail -f` sees them as they come.
-                self.logs[label] = open(os.path.join(log_dir, f"{label}.log"), "wb", buffering=0)  # noqa: SIM115
+            try:
+                os.makedirs(log_dir, exist_ok=True)
+                for label in [label for label, _ in labels] + ["zmqrun"]:
+                    # Unbuffered: one write per chunk of lines, so `tail -f` sees them as they come.
+                    self.logs[label] = open(os.path.join(log_dir, f"{label}.log"), "wb", buffering=0)  # noqa: SIM115
+            except OSError as exc:
+                self.close()
+                raise ZmqrunError(f"--log-dir {log_dir}: {exc.strerror or exc}; nothing was started") from None
         self.width = max([len(label) for label, _ in labels] + [len("zmqrun")])
         self._prefix: dict[str, str] = {}
         for label, index in labels:
@@ -157,7 +175,7 @@ class Printer:
 
     def note(self, message: str, style: str | None = None) -> None:
         """zmqrun's own line. `message` is plain text (node names are already validated)."""
-        body = sanitize(message)
+        body = one_line(message)
         if "zmqrun" in self.logs:
             self._log("zmqrun", [body])
         if self.json:

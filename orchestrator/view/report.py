@@ -2,52 +2,59 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from orchestrator.run.plan import Plan
+from orchestrator.view.text import one_line
 
 if TYPE_CHECKING:
     from orchestrator.run.state import Outcome
     from orchestrator.view.printer import Printer
 
 
-def print_plan(plan: Plan, color: bool | None = None) -> None:
-    """A table per topology; every YAML value goes in as Text, never as markup."""
-    from rich.console import Console
+def print_plan(plan: Plan, color: bool | None = None, file: TextIO | None = None) -> None:
+    """A table per topology; every value from the file goes in sanitised, as Text, never as
+    markup. Piped, the table is as wide as its longest command: nothing is cut."""
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(no_color=color is False, highlight=False, soft_wrap=False)
+    from orchestrator.view.console import console as make_console
+
+    console = make_console(color, file)
+
+    def text(value: str, style: str = "") -> Text:
+        return Text(one_line(value), style=style)
+
     t = plan.topology
-    console.print(Text(f"{t.name}: {t.file}", style="bold"))
+    console.print(text(f"{t.name}: {t.file}", "bold"))
     if t.description:
-        console.print(Text(t.description))
+        console.print(text(t.description))
     table = Table(show_lines=False, box=None, pad_edge=False)
     for col in ("instance", "socket", "type", "mode", "endpoints", "command"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for inst in plan.instances:
         command = " ".join(inst.argv)
         rows = inst.sockets or (None,)
         for i, b in enumerate(rows):
             table.add_row(
-                Text(inst.label if i == 0 else ""),
-                Text(b.name if b else "-"),
-                Text(b.type if b else ""),
-                Text(("bind" if b.bind else "connect") if b else ""),
-                Text(" ".join(b.endpoints) if b else ""),
-                Text(command if i == 0 else ""),
+                text(inst.label if i == 0 else ""),
+                text(b.name if b else "-"),
+                text(b.type if b else ""),
+                text(("bind" if b.bind else "connect") if b else ""),
+                text(" ".join(b.endpoints) if b else ""),
+                text(command if i == 0 else ""),
             )
     console.print(table)
     order = " -> ".join("{" + ", ".join(w) + "}" if len(w) > 1 else w[0] for w in plan.waves)
-    console.print(Text("start order: " + order))
+    console.print(text("start order: " + order))
     waits = [f"{n} after {', '.join(d for d, _ in deps)}" for n, deps in plan.after.items() if deps]
     if waits:
-        console.print(Text("waits: " + "; ".join(waits)))
+        console.print(text("waits: " + "; ".join(waits)))
     for conflict in plan.conflicts:
-        console.print(Text(conflict, style="yellow"))
-    console.print(Text(f"ports: {', '.join(map(str, plan.ports)) or 'none'} (automatic ones are tentative)"))
+        console.print(text(conflict, "yellow"))
+    console.print(text(f"ports: {', '.join(map(str, plan.ports)) or 'none'} (automatic ones are tentative)"))
     if plan.keys is not None:
-        console.print(Text(security_summary(plan, "made anew when the run starts")))
+        console.print(text(security_summary(plan, "made anew when the run starts")))
 
 
 def security_summary(plan: Plan, made: str = "made for this run") -> str:

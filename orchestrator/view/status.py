@@ -56,7 +56,8 @@ class LivePrinter(Printer):
         from rich.live import Live
 
         super().__init__(sys.stdout.buffer, labels, color, timestamps, log_dir)
-        self.console = Console(highlight=False, markup=False, emoji=False)
+        # No colour means no style at all (bold included); the live table still moves the cursor.
+        self.console = Console(highlight=False, markup=False, emoji=False, color_system="auto" if color else None)
         self.live = Live(console=self.console, auto_refresh=False, transient=False)
         self.live.start()
         self.view = self

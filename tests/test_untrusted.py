@@ -1,0 +1,239 @@
+"""Strings from outside (topology values, file names, other processes' command lines, node
+output) reach no terminal, log or report raw, in any command or output mode; colour obeys
+NO_COLOR and --no-color on a real pty; a closed stdout never shows a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import ROOT, wait_for
+
+# A screen clear, a window title (OSC), a bidi override, and a newline that forges a line.
+EVIL = "\x1b[2J\x1b]0;pwned\x07\u202eevil\nerror: forged"
+RAW = ("\x1b", "\x07", "\u202e")
+
+
+def assert_clean(text: str) -> None:
+    for raw in RAW:
+        assert raw not in text, f"{raw!r} reached the output: {text!r}"
+    assert not any(line.startswith("error: forged") for line in text.splitlines()), text
+
+
+def evil_topology(zmqrun, **extra: str) -> str:
+    literal = "ipc:///tmp/" + EVIL.replace("\n", "").replace(" ", "")  # an endpoint is one word
+    node = {"run": ["python3", "-c", "print('hello')", EVIL],
+            "sockets": {"out": {"type": "PUSH", "connect": "b.s"}, "lit": {"type": "PUSH", "connect": literal}}}
+    doc = {
+        "name": EVIL,
+        "description": EVIL,
+        "nodes": {"a": node, "b": {"run": "python3 -c pass", "ready": "started", "sockets": {"s": {"type": "PULL", "bind": True}}}},
+        **extra,
+    }
+    return str(zmqrun.write(json.dumps(doc)))  # JSON is YAML: every escape survives into the file
+
+
+def test_check_prints_no_escape_from_the_topology(zmqrun):
+    result = zmqrun.run("check", evil_topology(zmqrun))
+    assert result.returncode == 0, result.stderr
+    assert "evil" in result.stdout and "\\nerror: forged" in result.stdout
+    assert_clean(result.stdout)
+
+
+def test_error_messages_print_no_escape_from_the_topology_or_its_file_name(zmqrun):
+    path = zmqrun.write(json.dumps({"nodes": {"a": {"run": "x", "restart": EVIL}}}), name="\x1b]0;t\x07.yaml")
+    for command in (("check", str(path)), (str(path),), ("test", str(path)), ("graph", str(path))):
+        result = zmqrun.run(*command)
+        assert result.returncode in (1, 2), result
+        assert "restart" in result.stderr + result.stdout
+        assert_clean(result.stderr + result.stdout)
+
+
+def test_graph_in_every_format_prints_no_escape(zmqrun):
+    path = evil_topology(zmqrun)
+    for fmt in ("tree", "mermaid", "dot"):
+        result = zmqrun.run("graph", path, "--format", fmt)
+        assert result.returncode == 0, result.stderr
+        assert "evil" in result.stdout
+        assert_clean(result.stdout)
+
+
+def test_free_prints_no_escape_from_another_process_command_line(zmqrun):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); print('up', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code, EVIL], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "up\n"
+        result = zmqrun.run("free", str(port))
+        assert f"pid {holder.pid}" in result.stdout and "left alone" in result.stdout
+        assert_clean(result.stdout + result.stderr)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_json_lines_and_junit_carry_no_escape(zmqrun, tmp_path):
+    path = evil_topology(zmqrun, expect={"timeout": "20s", "output": {"a": "never printed"}})
+    result = zmqrun.run(path, "--json")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(r["node"] == "a" and r["line"] == "hello" for r in records)
+    for r in records:
+        assert_clean(r["line"])
+    report = tmp_path / "junit.xml"
+    result = zmqrun.run("test", path, "--junit", str(report))
+    assert result.returncode == 1
+    assert_clean(result.stdout)
+    text = report.read_text()
+    assert_clean(text)
+    ET.fromstring(text)  # still well-formed XML
+
+
+def _on_a_pty(args: list[str], env: dict[str, str], cwd: str) -> str:
+    """Run zmqrun with stdout and stderr on a real pseudo-terminal; everything it wrote."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=slave, env=env, cwd=cwd)  # fmt: skip
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        proc.kill()
+        proc.wait()
+    return out.decode("utf-8", "replace")
+
+
+PIPELINE = str(ROOT / "topologies" / "pipeline.yaml")
+COMMANDS = [["check", PIPELINE], ["graph", PIPELINE], ["graph", "--format", "dot", PIPELINE], ["schema"],
+            ["free", "1"], ["test", PIPELINE], ["--timeout", "20s", PIPELINE]]  # fmt: skip
+
+
+def test_on_a_pty_there_is_colour_and_no_color_turns_all_of_it_off(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    coloured = _on_a_pty(["check", PIPELINE], env, str(tmp_path))
+    assert "\x1b[" in coloured  # the pty really is a terminal: bold headers
+    for args in COMMANDS:
+        plain = _on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path))
+        assert "\x1b" not in plain, (args, plain[:300])
+    # The live status table must move the cursor, but it too draws without any style.
+    live = _on_a_pty(["--status", "--timeout", "20s", PIPELINE], {**env, "NO_COLOR": "1"}, str(tmp_path))
+    assert "sink.1" in live and not re.search(r"\x1b\[[0-9;]*m", live), live[:300]
+    for args in (["check", "--no-color", PIPELINE], ["graph", "--no-color", PIPELINE], ["--no-color", "--timeout", "20s", PIPELINE]):
+        plain = _on_a_pty(args, env, str(tmp_path))
+        assert "pipeline" in plain or "sink" in plain
+        assert "\x1b" not in plain, (args, plain[:300])
+
+
+def test_check_piped_prints_the_whole_plan(zmqrun):
+    long_arg = "x" * 300
+    path = zmqrun.write(f"nodes:\n  a:\n    run: python3 -c pass {long_arg}\n    sockets: {{s: {{type: PUSH, bind: true}}}}\n")
+    result = zmqrun.run("check", str(path))
+    assert result.returncode == 0
+    assert long_arg in result.stdout  # on one line, uncut
+    assert "tcp://127.0.0.1:" in result.stdout
+
+
+SUBCOMMANDS = [["schema"], ["check", PIPELINE], ["graph", PIPELINE], ["graph", "--format", "mermaid", PIPELINE],
+               ["graph", "--format", "dot", PIPELINE], ["free", "1", "2", "3"], ["test", PIPELINE], [PIPELINE],
+               ["--help"], ["--version"], ["check", "/nonexistent.yaml"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", SUBCOMMANDS, ids=lambda a: " ".join(x.rsplit("/", 1)[-1] for x in a))
+def test_every_subcommand_with_its_output_closed_early_prints_no_traceback(args, tmp_path):
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first byte: every write is EPIPE
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], stdout=w, stderr=subprocess.PIPE,
+                            env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path)  # fmt: skip
+    os.close(w)
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()
+    assert proc.returncode in (0, 1, 2), err.decode()
+
+
+def test_a_reader_that_goes_early_ends_the_command_quietly(tmp_path):
+    proc = subprocess.run(f"{sys.executable} -m orchestrator schema | head -c 10 >/dev/null", shell=True,
+                          capture_output=True, cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+
+
+def test_time_wait_has_no_owner_and_holds_nothing(zmqrun):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    conn.close()  # the side that closes first keeps TIME_WAIT: here, local port `port`
+    wait_for(lambda: client.recv(1) == b"")
+    client.close()
+    server.close()
+    result = zmqrun.run("free", str(port))
+    assert "TIME_WAIT" in result.stdout, result.stdout
+    assert "no permission" not in result.stdout and "unknown process" not in result.stdout
+    assert f"port {port}: free" in result.stdout
+    assert result.returncode == 0
+
+
+@pytest.mark.parametrize("args", SUBCOMMANDS, ids=lambda a: " ".join(x.rsplit("/", 1)[-1] for x in a))
+def test_every_subcommand_with_its_stdout_closed_outright_prints_no_traceback(args, tmp_path):
+    proc = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "orchestrator", *args],
+                          capture_output=True, env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert proc.returncode in (0, 2), proc.stderr.decode()
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--log-dir", "/proc/no-such-dir", PIPELINE], {}, "--log-dir /proc/no-such-dir: No such file or directory"),
+    ([PIPELINE], {"TMPDIR": "/no-such-dir"}, "cannot make the run directory /no-such-dir/zmqrun-"),
+])  # fmt: skip
+def test_environment_problems_are_one_clear_line_not_a_traceback(zmqrun, args, env, message):
+    result = zmqrun.run(*args, env=env)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_prints_no_raw_control_and_still_means_the_same(zmqrun):
+    import yaml
+
+    result = zmqrun.run("config", evil_topology(zmqrun))
+    assert result.returncode == 0, result.stderr
+    assert_clean(result.stdout)
+    assert yaml.safe_load(result.stdout)["name"] == EVIL  # escaped, not dropped
+
+
+@pytest.mark.parametrize("engine", ["kubernetes", "compose"])
+def test_export_prints_no_raw_control_and_no_forged_yaml(zmqrun, engine):
+    import yaml
+
+    path = zmqrun.write(json.dumps({
+        "name": "x\nkind: Forged",
+        "description": EVIL,
+        "nodes": {"a": {"run": ["python3", "-c", "print(1)", EVIL], "sockets": {"s": {"type": "PULL", "bind": True}}}},
+    }))  # fmt: skip
+    result = zmqrun.run("export", engine, str(path), "--image", "zmqrun:0.1")
+    assert result.returncode == 0, result.stderr
+    assert_clean(result.stdout)
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert not any(str(d.get("kind", "")).startswith("Forged") for d in docs)  # no document forged by the name
+    assert EVIL in json.dumps(docs, ensure_ascii=False) or json.dumps(EVIL)[1:-1] in json.dumps(docs)
