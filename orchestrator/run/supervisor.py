@@ -9,7 +9,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.run import cleanup, process
 from orchestrator.run.audit import audit
@@ -37,6 +37,9 @@ from orchestrator.view.printer import PARTIAL_AFTER, Printer
 
 AUDIT_AGAIN = 1.0  # seconds after ready: the listener audit looks once more
 
+if TYPE_CHECKING:
+    from orchestrator.edges.watch import EdgeWatch
+
 
 POLL_FIRST, POLL_LAST = 0.005, 0.02  # how often listening ports are checked: soon after a spawn, then less
 
@@ -44,7 +47,7 @@ POLL_FIRST, POLL_LAST = 0.005, 0.02  # how often listening ports are checked: so
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None, watch: Any = None):  # fmt: skip
+                 view: Any = None, watch: Any = None, edges: EdgeWatch | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -76,6 +79,7 @@ class Supervisor:
         self.to_audit: list[tuple[float, Proc]] = []  # listener audits due: at ready, and AUDIT_AGAIN later
         self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
+        self.edges = edges  # samples the kernel's view of every edge on its own deadline
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -133,6 +137,8 @@ class Supervisor:
             deadlines.append(self.observer.deadline)
         if self.view is not None:
             deadlines.append(self.next_view)
+        if self.edges is not None and not self.stopping:
+            deadlines.append(self.edges.deadline)
         return min(deadlines)
 
     # ---- events ---------------------------------------------------------------------------
@@ -291,6 +297,10 @@ class Supervisor:
             # listener queries, and a node that binds late is still seen within POLL_LAST.
             self.poll_every = min(POLL_LAST, self.poll_every * 1.5)
             self.next_poll = now + self.poll_every
+        if self.edges is not None and not self.stopping and self.edges.tick(self.procs, now):
+            for p in self.procs:
+                if p.state == "running" and p.inst.node.ready.when == "connected" and self.edges.connected(p.label):
+                    self._mark_ready(p, "its connections are established")
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
@@ -352,7 +362,7 @@ class Supervisor:
                 self.status = self.status if self.status is not None else 1
                 self._begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
             else:
-                self.out.note(f"warning: {message}", "yellow")
+                self.out.note(f"warning: {message}", "yellow", stream="diagnosis")  # one of the edge diagnoses too
 
     # ---- asked from outside the loop's own events (--watch) --------------------------------
 
