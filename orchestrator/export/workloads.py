@@ -211,4 +211,7 @@ def _numbers(endpoints: tuple[str, ...]) -> tuple[int, ...]:
 def _launch(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...]) -> Launch:
     inst = instance(topology, node, replica, bindings, topology.name, "python", {})
     stdin = node.stdin if isinstance(node.stdin, tuple) else None
-    return Launch(inst.argv, inst.env, stdin)
+    env = dict(inst.env)
+    if node.buffering != "full":  # no zmqrun pseudo-terminal in a container: the nearest to `line`
+        env.setdefault("PYTHONUNBUFFERED", "1")  # the node's own env: still wins
+    return Launch(inst.argv, tuple(sorted(env.items())), stdin)

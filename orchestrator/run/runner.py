@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
-from orchestrator.run.ports import PortAllocator, port_users
+from orchestrator.run.ports import PortAllocator, port_users_lookup
 from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
@@ -53,6 +53,9 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     from orchestrator.run.supervisor import Supervisor
     from orchestrator.view.report import print_outcome, security_summary
 
+    from orchestrator.run.process import ensure_fd_limit
+
+    ensure_fd_limit(sum(n.replicas for n in topology.nodes))
     plan, rundir = plan_for(topology, run_id)
     claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology), topology.name)  # alive until released
     try:
@@ -136,7 +139,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=port_users, env_files=args.env_file)
+    topology = load_topology(args.file, holder_of=port_users_lookup(), env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")

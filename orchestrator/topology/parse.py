@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.errors import Problem
 from orchestrator.topology.loader import Document, Path_
-from orchestrator.topology.model import DEVICES, SOCKET_TYPES, Capture, Expect, Node, Ready, Restart, Socket, Topology
+from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES, Capture, Expect, Node, Ready, Restart, Socket, Topology
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 SOCKET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -24,10 +24,10 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_REPLICAS = 1000
 
-TOP_KEYS = {"name", "description", "ports", "grace", "nodes", "expect", "image", "security"}
+TOP_KEYS = {"name", "description", "ports", "grace", "buffering", "nodes", "expect", "image", "security"}
 NODE_KEYS = {
     "run", "shell", "device", "replicas", "env", "cwd", "sockets", "restart", "stop_signal",
-    "grace", "depends_on", "ready", "stdin", "exit_on_end", "image",
+    "grace", "depends_on", "ready", "stdin", "exit_on_end", "buffering", "image",
 }  # fmt: skip
 SOCKET_KEYS = {"type", "bind", "connect", "host", "transport", "security"}
 SECURITY = ("none", "curve")
@@ -114,6 +114,7 @@ def parse(doc: Document) -> tuple[Topology, list[Problem]]:
     description = r.typed(top.get("description", ""), ("description",), str, "a string") or ""
     port_range = _port_range(r, top.get("ports"), ("ports",))
     grace = r.duration(top["grace"], ("grace",)) if "grace" in top else 3.0
+    buffering = _buffering(r, top, (), "line")
     nodes: list[Node] = []
     raw_nodes = top.get("nodes")
     if raw_nodes is None:
@@ -125,7 +126,7 @@ def parse(doc: Document) -> tuple[Topology, list[Problem]]:
             path: Path_ = ("nodes", node_name)
             if not NAME.match(node_name):
                 r.bad(path, "a node name starts with a letter and holds only letters, digits, '_' and '-'")
-            nodes.append(_node(r, node_name, raw, path, grace if grace is not None else 3.0))
+            nodes.append(_node(r, node_name, raw, path, grace if grace is not None else 3.0, buffering))
     expect = _expect(r, top["expect"], ("expect",)) if "expect" in top else None
     image = _image(r, top["image"], ("image",)) if "image" in top else None
     security = _security(r, top["security"], ("security",)) if "security" in top else None
@@ -148,7 +149,15 @@ def _port_range(r: _Reader, value: Any, path: Path_) -> tuple[int, int]:
     return lo, hi
 
 
-def _node(r: _Reader, name: str, raw: Any, path: Path_, default_grace: float) -> Node:
+def _buffering(r: _Reader, m: dict[str, Any], path: Path_, default: str) -> str:
+    value = m.get("buffering", default)
+    if value not in BUFFERING:
+        r.bad(path + ("buffering",), f"expected one of {', '.join(BUFFERING)}, got {value!r}")
+        return default
+    return str(value)
+
+
+def _node(r: _Reader, name: str, raw: Any, path: Path_, default_grace: float, default_buffering: str = "line") -> Node:
     m = r.mapping(raw, path, NODE_KEYS, "a node")
     line = r.doc.line(path)
     shell = bool(r.typed(m.get("shell", False), path + ("shell",), bool, "true or false"))
@@ -201,6 +210,7 @@ def _node(r: _Reader, name: str, raw: Any, path: Path_, default_grace: float) ->
         stdin=stdin,
         exit_on_end=exit_on_end,
         line=line,
+        buffering=_buffering(r, m, path, default_buffering),
         image=_image(r, m["image"], path + ("image",)) if "image" in m else None,
     )
 

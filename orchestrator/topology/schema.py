@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.topology.model import DEVICES, SOCKET_TYPES
+from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES
 from orchestrator.topology.parse import (
     CONDITIONS,
     DURATION_PATTERN,
@@ -30,6 +30,8 @@ DURATION: dict[str, Any] = {
         {"type": "string", "pattern": DURATION_PATTERN},
     ],
 }
+BUFFERING_SCHEMA = {"enum": list(BUFFERING),
+                    "description": "line: a pseudo-terminal (the default); full: a pipe; unbuffered: a pipe and PYTHONUNBUFFERED=1"}
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
 IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
@@ -110,6 +112,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
+            "buffering": BUFFERING_SCHEMA,
             "image": IMAGE_REF,
         },
         NODE_KEYS,
@@ -137,6 +140,7 @@ def schema() -> dict[str, Any]:
                 "description": {"type": "string"},
                 "ports": {"type": "string", "pattern": r"^\d+\s*-\s*\d+$"},
                 "grace": DURATION,
+                "buffering": BUFFERING_SCHEMA,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
                 "image": IMAGE_REF,
