@@ -205,6 +205,6 @@ def test_a_small_file_nested_too_deep_is_refused_not_a_crash(doc):
 @pytest.mark.parametrize("text, seconds", [("1m30s", 90.0), ("1h 15m", 4500.0), ("500ms", 0.5), ("2m", 120.0),
                                            ("1.5", 1.5), ("1m30", None), ("1ms30", None), ("s", None)])  # fmt: skip
 def test_durations_combine_units(text, seconds):
-    from orchestrator.topology.parse import parse_duration
+    from orchestrator.topology.reader import parse_duration
 
     assert parse_duration(text) == seconds

@@ -49,11 +49,10 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one.
     The run holds its lock and serves its control socket for as long as it lasts."""
     from orchestrator.run.expect import Expectations
+    from orchestrator.run.process import ensure_fd_limit
     from orchestrator.run.state import Options
     from orchestrator.run.supervisor import Supervisor
     from orchestrator.view.report import print_outcome, security_summary
-
-    from orchestrator.run.process import ensure_fd_limit
 
     ensure_fd_limit(sum(n.replicas for n in topology.nodes))
     plan, rundir = plan_for(topology, run_id)
@@ -128,7 +127,7 @@ def subset(plan: Plan, words: Sequence[str], with_peers: bool) -> list[str]:
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
-    from orchestrator.topology.parse import parse_duration
+    from orchestrator.topology.reader import parse_duration
 
     if value is None:
         return None

@@ -6,22 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.topology.blocks import CONDITIONS, EXPECT_KEYS, READY_KEYS, READY_WHEN, RESTART_KEYS
 from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES
-from orchestrator.topology.parse import (
-    CONDITIONS,
-    DURATION_PATTERN,
-    EXPECT_KEYS,
-    IMAGE,
-    MAX_REPLICAS,
-    NODE_KEYS,
-    READY_KEYS,
-    READY_WHEN,
-    RESTART_KEYS,
-    SECURITY,
-    SOCKET_KEYS,
-    STOP_SIGNALS,
-    TOP_KEYS,
-)  # fmt: skip
+from orchestrator.topology.parse import IMAGE, MAX_REPLICAS, NODE_KEYS, SECURITY, SOCKET_KEYS, STOP_SIGNALS, TOP_KEYS
+from orchestrator.topology.reader import DURATION_PATTERN
 
 DURATION: dict[str, Any] = {
     "description": "seconds, or a string such as 500ms, 3s, 2m, 1m30s, 1h",
