@@ -46,8 +46,8 @@ def _tree_stamp() -> str:
 PY = bench_python() if __name__ != "__main__" else sys.executable
 
 
-def node_cmd(port: int, stubborn: bool = False) -> list[str]:
-    return [PY, str(HERE / "node.py"), str(port)] + (["stubborn"] if stubborn else [])
+def node_cmd(port: int, stubborn: bool = False, sub: int | None = None) -> list[str]:
+    return [PY, str(HERE / "node.py"), str(port)] + (["stubborn"] if stubborn else []) + ([f"sub:{sub}"] if sub else [])
 
 
 def honcho_bin(work: Path) -> str:
@@ -96,16 +96,22 @@ class Honcho(Launcher):
 class Zmqrun(Launcher):
     name = "zmqrun"
 
-    def __init__(self, work: Path, stop_signal: str | None = None):
+    def __init__(self, work: Path, stop_signal: str | None = None, edges: bool = False):
         super().__init__(work)
         self.stop_signal = stop_signal
+        self.edges = edges  # each node also dials the next one's PUB: a ring of quiet edges to watch
+        if edges:
+            self.name = "zmqrun, 16 edges watched"
 
     def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
         topo = self.work / "bench.yaml"
         lines = [f"grace: {grace}s", "nodes:"]
         for i, p in enumerate(ports):
-            words = ", ".join(f"'{w}'" for w in node_cmd(p, stubborn))
+            nxt = (i + 1) % len(ports)
+            words = ", ".join(f"'{w}'" for w in node_cmd(p, stubborn, ports[nxt] if self.edges else None))
             lines += [f"  n{i}:", f"    run: [{words}]", "    sockets:", f"      s: {{type: PUB, bind: {p}}}"]
+            if self.edges:
+                lines.append(f"      r: {{type: SUB, connect: n{nxt}.s}}")
             if self.stop_signal:
                 lines.append(f"    stop_signal: {self.stop_signal}")
         topo.write_text("\n".join(lines) + "\n")

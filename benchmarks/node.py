@@ -1,5 +1,6 @@
 """Benchmark node: binds a PUB socket on the port given, says so, and waits quietly.
-`stubborn` as a second argument makes it ignore SIGINT and SIGTERM."""
+`stubborn` as a further argument makes it ignore SIGINT and SIGTERM; `sub:PORT` connects a SUB
+socket to PORT as well (a quiet edge for zmqrun to watch)."""
 
 import signal
 import sys
@@ -8,13 +9,19 @@ import time
 import zmq
 
 port = int(sys.argv[1])
-if len(sys.argv) > 2 and sys.argv[2] == "stubborn":
+if "stubborn" in sys.argv[2:]:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 ctx = zmq.Context()
 sock = ctx.socket(zmq.PUB)
 sock.linger = 0
 sock.bind(f"tcp://127.0.0.1:{port}")
+subs = []
+for arg in sys.argv[2:]:
+    if arg.startswith("sub:"):
+        subs.append(ctx.socket(zmq.SUB))
+        subs[-1].linger = 0
+        subs[-1].connect(f"tcp://127.0.0.1:{arg[4:]}")
 try:
     while True:
         time.sleep(3600)
@@ -22,4 +29,6 @@ except KeyboardInterrupt:
     pass
 finally:
     sock.close()
+    for s in subs:
+        s.close()
     ctx.term()

@@ -1,6 +1,6 @@
 """Run every benchmark and write BENCHMARKS.md. Usage (from the repository root):
 
-    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md]
+    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only idle|dataplane]
 
 Every figure is a ratio against a baseline measured in the same run; each cell is the median
 of --reps runs with min and max. honcho is installed on first use into benchmarks/.work/."""
@@ -315,6 +315,24 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+def idle_section(reps: int) -> list[str]:
+    md = ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
+          "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian. "
+          "In the last row each node also dials the next one's PUB with a SUB (16 quiet tcp edges), which zmqrun "
+          "samples from the kernel at its default rate (--edge-interval 3s).", "",
+          "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
+    for la in (Honcho(WORK), Zmqrun(WORK), Zmqrun(WORK, edges=True)):
+        print(f"idle {la.name}", flush=True)
+        runs = [idle(la, 16, 10.0) for _ in range(max(1, reps // 2))]
+        cpu_ms = [u * 1000 for u, _, _ in runs]
+        mem = [m for _, m, _ in runs]
+        target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
+                  if la.name.startswith("zmqrun") else "")  # fmt: skip
+        md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
+    md.append("")
+    return md
+
+
 def dataplane_section(reps: int) -> list[str]:
     md = ["## 5. Data plane", "", "PUSH -> PULL throughput (messages/s, measured by the receiver) through a proxy: the built-in "
           "`device: streamer` node against a bare `zmq.proxy` script; and a pair of nodes whose sockets come from "
@@ -359,15 +377,18 @@ def main() -> int:
     ap.add_argument("--sizes", default="4,16,64,200")
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--only", choices=["dataplane"], help="re-measure one section and replace it in --out")
+    ap.add_argument("--only", choices=["dataplane", "idle"], help="re-measure one section and replace it in --out")
     args = ap.parse_args()
-    if args.only == "dataplane":
-        section = dataplane_section(max(args.reps, 9))
-        section.insert(2, f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `benchmarks/run.py --only dataplane`; "
+    if args.only:
+        if args.only == "idle":
+            WORK.mkdir(exist_ok=True)
+            honcho_bin(WORK)
+        section = dataplane_section(max(args.reps, 9)) if args.only == "dataplane" else idle_section(args.reps)
+        section.insert(2, f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `benchmarks/run.py --only {args.only}`; "
                        "the other sections come from the full run dated above.\n")  # fmt: skip
         out = Path(args.out)
         out.write_text(replace_section(out.read_text(), section))
-        print(f"wrote section 5 of {args.out}")
+        print(f"wrote {section[0].lstrip('# ')} to {args.out}")
         return 0
     WORK.mkdir(exist_ok=True)
     honcho_bin(WORK)
@@ -439,18 +460,7 @@ def main() -> int:
                   f"| {cell(r['honcho'])} | {h / z:.1f}x | {max(r['zmqrun_peak_mb']):.0f} MB |")  # fmt: skip
     md.append("")
 
-    md += ["## 4. Idle cost", "", "16 quiet nodes; CPU (user + system) and memory (PSS, so shared pages count once) of the "
-           "launcher's own processes over 10 s, nodes excluded. zmqrun's own processes are zmqrun and its guardian.", "",
-           "| launcher | CPU per 10 s | memory | processes | target |", "|---|---|---|---|---|"]  # fmt: skip
-    for la in (Honcho(WORK), Zmqrun(WORK)):
-        print(f"idle {la.name}", flush=True)
-        runs = [idle(la, 16, 10.0) for _ in range(max(1, args.reps // 2))]
-        cpu_ms = [u * 1000 for u, _, _ in runs]
-        mem = [m for _, m, _ in runs]
-        target = (f"≤ 5 ms and ≤ 60 MB: {verdict(statistics.median(cpu_ms) <= 5 and statistics.median(mem) <= 60)}"
-                  if la.name == "zmqrun" else "")  # fmt: skip
-        md.append(f"| {la.name} | {cell(cpu_ms, 'ms', digits=1)} | {cell(mem, 'MB', digits=1)} | {runs[0][2]} | {target} |")
-    md.append("")
+    md += idle_section(args.reps)
 
     md += dataplane_section(max(args.reps, 9))
     out = Path(args.out)

@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--abort-on-failure", action="store_true", help="stop the run as soon as any node fails")
     run.add_argument("--exit-code-from", metavar="NODE", help="stop when NODE exits and exit with its status")
     run.add_argument("--timeout", metavar="DURATION", help="deadline for the run (overrides expect.timeout)")
+    run.add_argument("--edge-interval", metavar="DURATION",
+                     help="how often the kernel is asked about every edge (default 3s; 0 turns edge watching off)")
     run.add_argument("--strict", action="store_true",
                      help="a node listening where the topology does not declare fails the run")  # fmt: skip
     run.add_argument("--watch", nargs="*", metavar="PATH", help="restart nodes whose files change (after FILE; "

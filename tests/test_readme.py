@@ -27,7 +27,7 @@ def blocks(lang: str) -> list[str]:
 def test_every_fenced_block_is_covered_here():
     # A new kind of example needs a test below before it may appear in the README.
     assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
-    assert len(blocks("")) == 3 and len(blocks("yaml")) == 4 and len(blocks("python")) == 1
+    assert len(blocks("")) == 4 and len(blocks("yaml")) == 4 and len(blocks("python")) == 1
     assert len(INDENTED) == 1 and len(re.findall(r"^ +```", README, re.MULTILINE)) == 2  # one indented block
 
 
@@ -183,3 +183,23 @@ def test_the_three_lines_without_the_helper_make_a_curve_client(zmqrun):
     result = zmqrun.run("test", "-v", str(path), timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "results per worker: raw.1: 3" in result.stdout
+
+
+def test_the_edges_screen_is_what_status_draws():
+    """The README's --status screen: its edges section is what the view renders for that edge."""
+    import io
+
+    from rich.console import Console
+
+    from orchestrator.edges.declared import Edge
+    from orchestrator.edges.track import EdgeState
+    from orchestrator.view.status import edges_table
+
+    (screen,) = (b for b in blocks("") if "\nedge " in b)
+    shown = screen.splitlines()[-2:]
+    edge = Edge("client.1", "req", "REQ", "tcp://127.0.0.1:23813", "server.1", "rep", "REP")
+    state = EdgeState(True, 9.0, 1, 1, rate_to_connecter=200.0, rate_to_binder=230.0)
+    console = Console(file=io.StringIO(), width=110)
+    console.print(edges_table((edge,), [state], 10.0, 110))
+    drawn = [line.rstrip() for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
+    assert drawn == [line.rstrip() for line in shown]

@@ -61,8 +61,11 @@ def test_live_status_view(screen, tmp_path):
     )
     s = screen("zmqrun --status t.yaml")
     wait_for(lambda: "server.1  ready" in s.text(), timeout=20)
+    # The edges section, once sampled: the client's REQ up, with its traffic each way.
+    wait_for(lambda: any("REQ>REP  up " in line and "B/s" in line for line in s.text().splitlines()), timeout=20)
     during = s.text()
     assert "node      state" in during and "restarts" in during and "memory" in during
+    assert "client.1.req -> server.1.rep" in during and "rate ->" in during
     wait_for(lambda: "[done]" in s.text(), timeout=30)
     after = s.text()
     assert "exit status 0" in after

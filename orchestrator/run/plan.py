@@ -80,7 +80,7 @@ def _bind_endpoint(sock: Socket, port: int | None, rundir: str, node: str, repli
     return f"tcp://{host}:{port}"
 
 
-def _connect_endpoint(endpoint: str) -> str:
+def connect_endpoint(endpoint: str) -> str:
     """A bind endpoint as a peer should dial it (a wildcard bind is reached on loopback)."""
     for wildcard in ("tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:"):
         if endpoint.startswith(wildcard):
@@ -142,7 +142,7 @@ def make_plan(
                     eps: tuple[str, ...] = (bound[(node.name, sock.name)][replica - 1],)
                 else:
                     eps = tuple(
-                        _connect_endpoint(e) if "://" not in t else t
+                        connect_endpoint(e) if "://" not in t else t
                         for t in sock.connect
                         for e in (bound[tuple(t.split(".", 1))] if "://" not in t else [t])  # type: ignore[index]
                     )
@@ -271,9 +271,11 @@ def start_order(topology: Topology) -> tuple[dict[str, tuple[tuple[str, str], ..
                     continue
                 mine, theirs = send_rank(sock.type), send_rank(peer_sock.type)
                 me, them = f"{node.name}.{sock.name} ({sock.type})", f"{peer.name}.{peer_sock.name} ({peer_sock.type})"
-                # Tie (PAIR, DEALER-DEALER...): the binder goes first.
-                if mine >= theirs:
-                    why = f"{them} binds first" if mine == theirs else f"{them} receives before {me} sends"
+                # Tie (PAIR, DEALER-DEALER...): the binder goes first. A node that is ready only
+                # once connected (`node` dials `peer` here) cannot be waited for by its peer.
+                if mine >= theirs or node.ready.when == "connected":
+                    why = (f"{me} is ready once connected to {them}" if mine < theirs
+                           else f"{them} binds first" if mine == theirs else f"{them} receives before {me} sends")  # fmt: skip
                     soft[node.name].setdefault(peer.name, why)
                 else:
                     soft[peer.name].setdefault(node.name, f"{me} receives before {them} sends")

@@ -40,54 +40,17 @@ class Holder(NamedTuple):
         return one_line(f"{who} ({self.user}): {self.cmdline or '?'} [{self.status}]")
 
 
-_NLMSG_DONE, _NLMSG_ERROR = 3, 2
-_SOCK_DIAG_BY_FAMILY = 20
-_NETLINK_SOCK_DIAG = 4
-_TCP_LISTEN = 10
-
-
 def listeners_netlink() -> list[tuple[str, int, int]] | None:
-    """Ask the kernel (sock_diag) for listening TCP sockets only: unlike /proc/net/tcp, the cost
-    does not grow with every connection and TIME_WAIT entry on the machine, and it takes well
-    under a millisecond where reading /proc/net/tcp can take tens. Each listener as
-    (address, port, socket inode); None if unsupported."""
-    import ipaddress
-    import struct
+    """Every listening TCP socket (v4 and v6) as (address, port, socket inode), from the kernel's
+    sock_diag: unlike /proc/net/tcp, the cost does not grow with every connection and TIME_WAIT
+    entry on the machine. None if unsupported."""
+    from orchestrator.run import sockdiag
 
-    found: list[tuple[str, int, int]] = []
     try:
-        nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+        return [(s.src, s.sport, s.inode) for family in (socket.AF_INET, socket.AF_INET6)
+                for s in sockdiag.tcp_sockets(family, 1 << sockdiag.LISTEN)]  # fmt: skip
     except (OSError, AttributeError):
         return None
-    with nl:
-        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
-            # inet_diag_req_v2: family, protocol, ext, pad, states bitmask, then a zeroed socket id.
-            req = struct.pack("=BBBBI48x", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
-            header = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, seq, 0)  # REQUEST | DUMP
-            nl.send(header + req)
-            done = False
-            while not done:
-                data = nl.recv(1 << 16)
-                offset = 0
-                while offset + 16 <= len(data):
-                    length, kind = struct.unpack_from("=IH", data, offset)
-                    if kind == _NLMSG_DONE:
-                        done = True
-                        break
-                    if kind == _NLMSG_ERROR or length < 16:
-                        return None
-                    # inet_diag_msg after the 16-byte header: family, state, timer, retrans, then the
-                    # socket id (sport, dport big-endian; src, dst 16 bytes each; if; cookie), then
-                    # expires, rqueue, wqueue, uid, inode.
-                    if data[offset + 17] == _TCP_LISTEN:
-                        port = struct.unpack_from(">H", data, offset + 20)[0]
-                        raw = data[offset + 24 : offset + (28 if family == socket.AF_INET else 40)]
-                        inode = struct.unpack_from("=I", data, offset + 84)[0]
-                        found.append((str(ipaddress.ip_address(raw)), port, inode))
-                    offset += (length + 3) & ~3
-                if not data:
-                    return None
-    return found
 
 
 def listening_ports() -> set[int]:

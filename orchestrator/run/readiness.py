@@ -89,6 +89,8 @@ def ready_what(p: Proc) -> str:
         return f"a line matching {r.log!r}"
     if r.when == "helper":
         return "the node helper to report ready"
+    if r.when == "connected":
+        return "its connecting sockets to be connected"
     return "ports " + ", ".join(map(str, p.inst.listen_ports)) + " to listen"
 
 

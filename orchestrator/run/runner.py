@@ -79,7 +79,12 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
                 printer.note(warning, "bold yellow")
             printer.note(security_summary(plan))
         try:
-            outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch).run()
+            from orchestrator.edges.watch import watch_for
+            from orchestrator.run.state import Options
+
+            edges = watch_for(plan, printer, (options or Options()).edge_interval)
+            printer.edges = edges  # the live view draws them
+            outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch, edges=edges).run()
             print_outcome(outcome, printer)
         finally:
             printer.close()
@@ -107,7 +112,9 @@ def run_file(args: argparse.Namespace) -> int:
     timeout = cli_duration(args.timeout, "--timeout")
     from orchestrator.run.state import Options
 
-    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from, strict=args.strict)
+    interval = cli_duration(args.edge_interval, "--edge-interval")
+    options = Options(abort_on_failure=args.abort_on_failure, exit_code_from=args.exit_code_from, strict=args.strict,
+                      edge_interval=interval)  # fmt: skip
     live = args.status and sys.stdout.isatty() and not args.json
     if args.status and not live:
         print("zmqrun: --status needs a terminal (and no --json); showing plain output", file=sys.stderr)

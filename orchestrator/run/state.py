@@ -78,6 +78,7 @@ class Proc:
 class Options(NamedTuple):
     abort_on_failure: bool = False
     exit_code_from: str | None = None
+    edge_interval: float | None = None  # seconds between samples of the edges (None: the default); 0: off
     strict: bool = False  # a listener the topology did not declare fails the run
 
 

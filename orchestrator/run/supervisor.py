@@ -9,7 +9,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.run import cleanup, process
 from orchestrator.run.audit import audit
@@ -37,11 +37,14 @@ from orchestrator.view.printer import PARTIAL_AFTER, Printer
 
 AUDIT_AGAIN = 1.0  # seconds after ready: the listener audit looks once more
 
+if TYPE_CHECKING:
+    from orchestrator.edges.watch import EdgeWatch
+
 
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
-                 view: Any = None, watch: Any = None):  # fmt: skip
+                 view: Any = None, watch: Any = None, edges: EdgeWatch | None = None):  # fmt: skip
         self.plan = plan
         self.out = printer
         self.options = options or Options()
@@ -69,6 +72,7 @@ class Supervisor:
         self.to_audit: list[tuple[float, Proc]] = []  # listener audits due: at ready, and AUDIT_AGAIN later
         self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
+        self.edges = edges  # samples the kernel's view of every edge on its own deadline
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -126,6 +130,8 @@ class Supervisor:
             deadlines.append(self.observer.deadline)
         if self.view is not None:
             deadlines.append(self.next_view)
+        if self.edges is not None and not self.stopping:
+            deadlines.append(self.edges.deadline)
         return min(deadlines)
 
     # ---- events ---------------------------------------------------------------------------
@@ -278,6 +284,10 @@ class Supervisor:
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
             self.poll_every = min(0.05, self.poll_every * 1.5)
+        if self.edges is not None and not self.stopping and self.edges.tick(self.procs, now):
+            for p in self.procs:
+                if p.state == "running" and p.inst.node.ready.when == "connected" and self.edges.connected(p.label):
+                    self._mark_ready(p, "its connections are established")
         for p in self.procs:
             if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
                 p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
@@ -339,7 +349,7 @@ class Supervisor:
                 self.status = self.status if self.status is not None else 1
                 self._begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
             else:
-                self.out.note(f"warning: {message}", "yellow")
+                self.out.note(f"warning: {message}", "yellow", stream="diagnosis")  # one of the edge diagnoses too
 
     # ---- asked from outside the loop's own events (--watch) --------------------------------
 

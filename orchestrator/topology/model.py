@@ -63,7 +63,7 @@ class Restart(NamedTuple):
 
 
 class Ready(NamedTuple):
-    when: str = "ports"  # ports | started | log | helper
+    when: str = "ports"  # ports | started | connected | log | helper
     log: str | None = None
     timeout: float = 30.0
 

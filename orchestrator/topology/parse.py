@@ -33,6 +33,7 @@ SOCKET_KEYS = {"type", "bind", "connect", "host", "transport", "security"}
 SECURITY = ("none", "curve")
 RESTART_KEYS = {"policy", "limit", "window", "backoff", "max_backoff"}
 READY_KEYS = {"when", "log", "timeout"}
+READY_WHEN = ("ports", "started", "connected", "log", "helper")
 EXPECT_KEYS = {"timeout", "exit", "output", "absent", "equal"}
 CONDITIONS = {"process_started", "process_ready", "process_completed_successfully"}
 STOP_SIGNALS = {"SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"}
@@ -347,10 +348,10 @@ def _restart(r: _Reader, value: Any, path: Path_) -> Restart:
 def _ready(r: _Reader, value: Any, path: Path_) -> Ready:
     if isinstance(value, str):
         value = {"when": value}
-    m = r.mapping(value, path, READY_KEYS, "ports, started, helper, or a ready mapping")
+    m = r.mapping(value, path, READY_KEYS, "ports, started, connected, helper, or a ready mapping")
     when = m.get("when", "log" if "log" in m else "ports")
-    if when not in ("ports", "started", "log", "helper"):
-        r.bad(path, f"expected ports, started, log or helper, got {when!r}")
+    if when not in READY_WHEN:
+        r.bad(path, f"expected ports, started, connected, log or helper, got {when!r}")
         when = "ports"
     log = m.get("log")
     if when == "log":

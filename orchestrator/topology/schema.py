@@ -15,6 +15,7 @@ from orchestrator.topology.parse import (
     MAX_REPLICAS,
     NODE_KEYS,
     READY_KEYS,
+    READY_WHEN,
     RESTART_KEYS,
     SECURITY,
     SOCKET_KEYS,
@@ -81,8 +82,8 @@ def schema() -> dict[str, Any]:
     }  # fmt: skip
     ready = {
         "anyOf": [
-            {"enum": ["ports", "started", "helper"]},
-            _obj({"when": {"enum": ["ports", "started", "log", "helper"]}, "log": REGEX, "timeout": DURATION}, READY_KEYS,
+            {"enum": [w for w in READY_WHEN if w != "log"]},
+            _obj({"when": {"enum": list(READY_WHEN)}, "log": REGEX, "timeout": DURATION}, READY_KEYS,
                  **{"if": {"properties": {"when": {"const": "log"}}, "required": ["when"]},
                     "then": {"required": ["log"]}}),
         ]

@@ -53,6 +53,9 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         # Like held ports, a missing cwd matters on this machine only (an export's cwd is in its image).
         if holder_of is not None and node.cwd is not None and not os.path.isdir(cwd := os.path.normpath(os.path.join(topology.base_dir, node.cwd))):
             bad(base + ("cwd",), f"directory {cwd} does not exist" if not os.path.exists(cwd) else f"{cwd} is not a directory")
+        dials = [t for s in node.sockets if not s.bind for t in s.connect if "://" not in t or t.startswith(("tcp://", "ipc://"))]
+        if node.ready.when == "connected" and not dials:
+            bad(base + ("ready",), "ready: connected needs a socket that connects over tcp or ipc; this node has none")
         for sock in node.sockets:
             spath = base + ("sockets", sock.name)
             for target in (t for t in sock.connect if t.startswith("ipc://")):

@@ -150,6 +150,7 @@ class Printer:
         self._prefix["zmqrun"] = self._style("zmqrun".ljust(self.width) + " | ", "bold")
         self.broken = False
         self.view: object | None = None  # a live status view, for printers that have one
+        self.edges: Any = None  # the run's edge watch, for views that draw edges
 
     def _style(self, text: str, style: str) -> str:
         """`text` wrapped in the SGR codes of a rich-style name ("bold red", "bright_cyan").
@@ -173,13 +174,16 @@ class Printer:
         prefix = self._stamp() + self._prefix[label]
         self.write(prefix + ("\n" + prefix).join(lines) + "\n")
 
-    def note(self, message: str, style: str | None = None) -> None:
-        """zmqrun's own line. `message` is plain text (node names are already validated)."""
+    def note(self, message: str, style: str | None = None, stream: str = "zmqrun") -> None:
+        """zmqrun's own line. `message` is plain text (node names are already validated); a
+        diagnosis (`stream`) says so in front of the text, and in its JSON stream field."""
         body = one_line(message)
+        if stream != "zmqrun" and not self.json:
+            body = f"{stream}: {body}"
         if "zmqrun" in self.logs:
             self._log("zmqrun", [body])
         if self.json:
-            self.write(self._json("zmqrun", [body], "zmqrun"))
+            self.write(self._json("zmqrun", [body], stream))
             return
         if style and self.color:
             body = self._style(body, style)

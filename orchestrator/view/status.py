@@ -1,5 +1,6 @@
 """`--status`: a table of every node that refreshes in place (state, pid, restarts, CPU, memory,
-ports) while the logs scroll above it. Terminals only; the plain printer serves everything else."""
+ports), and under it one row per edge (from -> to along the data flow, socket types, state,
+rate each way), while the logs scroll above. Terminals only; the plain printer serves the rest."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.view.printer import Printer
 
 if TYPE_CHECKING:
+    from orchestrator.edges.declared import Edge
+    from orchestrator.edges.track import EdgeState
     from orchestrator.run.state import Proc
 
 REFRESH = 0.5  # seconds between table updates: cheap enough, lively enough
@@ -44,6 +47,57 @@ def status_table(procs: list[Proc], usage: dict[int, tuple[float, float]], now: 
             Text(f"{rss / 1e6:.0f} MB" if p.alive else "-"),
             Text(ports),
         )
+    return table
+
+
+SENDERS = ("PUB", "XPUB", "PUSH")
+
+
+def rate(bps: float) -> str:
+    for unit, size in (("MB/s", 1e6), ("kB/s", 1e3)):
+        if bps >= size:
+            return f"{bps / size:.1f} {unit}"
+    return f"{bps:.0f} B/s"
+
+
+def edges_table(edges: tuple[Edge, ...], states: list[EdgeState | None], now: float, width: int = 80) -> Any:
+    """One row per edge, drawn along the data flow: a sender's end on the left."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = []
+    for e, st in zip(edges, states, strict=True):
+        binder = f"{e.binder}.{e.binder_socket}" if e.binder else e.endpoint
+        forward = e.binder_type in SENDERS and e.connecter_type not in SENDERS
+        left, right = (binder, f"{e.connecter}.{e.connecter_socket}") if forward else (f"{e.connecter}.{e.connecter_socket}", binder)
+        types = f"{e.binder_type}>{e.connecter_type}" if forward else f"{e.connecter_type}>{e.binder_type or '?'}"
+        if st is None:
+            state, style = "-", "dim"
+        elif st.connected:
+            again = f" ({st.reconnects} reconnects)" if st.reconnects else ""
+            state, style = f"up {now - st.since:.0f}s{again}", "green"
+        else:
+            state, style = f"down {now - st.since:.0f}s" if st.connections else "never up", "red"
+        there, back = ((st.rate_to_connecter, st.rate_to_binder) if forward else (st.rate_to_binder, st.rate_to_connecter)) if st else (0.0, 0.0)
+        counted = st is not None and st.connected and e.transport == "tcp"
+        rows.append((f"{left} -> {right}", types, (state, style), rate(there) if counted else "-", rate(back) if counted else "-"))
+    # The edge names give way to a narrow terminal; below 12 characters for them, the types go,
+    # then the rate back. Lines never wrap: a wrapped live table scrolls the logs away.
+    heads = ["edge", "types", "state", "rate ->", "<-"]
+    cells = [[r[0], r[1], r[2][0], r[3], r[4]] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
+    keep = [0, 1, 2, 3, 4]
+    for drop in (1, 4, 3):
+        if width - sum(widths[i] + 2 for i in keep[1:]) >= 12:
+            break
+        keep.remove(drop)
+    room = max(4, width - sum(widths[i] + 2 for i in keep[1:]))
+    widths[0] = min(widths[0], room)
+    table = Table(box=None, pad_edge=False, header_style="bold", collapse_padding=False)
+    for i in keep:
+        table.add_column(heads[i], no_wrap=True, width=widths[i], overflow="ellipsis", justify="right" if i > 2 else "left")
+    for row, cell in zip(rows, cells, strict=True):
+        table.add_row(*[Text(cell[i], style=row[2][1] if i == 2 else "") for i in keep])
     return table
 
 
@@ -88,7 +142,12 @@ class LivePrinter(Printer):
                     usage[pid] = (proc.cpu_percent(None), float(proc.memory_info().rss))
             except psutil.Error:
                 pass
-        self.live.update(status_table(procs, usage, now), refresh=True)
+        table = status_table(procs, usage, now)
+        if self.edges is not None and self.edges.edges:
+            from rich.console import Group
+
+            table = Group(table, edges_table(self.edges.edges, self.edges.states, now, self.console.width))
+        self.live.update(table, refresh=True)
 
     def close(self) -> None:
         self.live.stop()
