@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     k8s.add_argument("-o", "--output", metavar="DIR|-", help="write one file per object into DIR (default: stdout)")
     k8s.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
     k8s.add_argument("--namespace", metavar="NS", help="put every object in namespace NS")
+    k8s.add_argument("--secrets-out", metavar="DIR", help="with security: curve, write the nodes' CURVE key Secrets "
+                     "into DIR (0600 files, new keys each time; never commit them)")  # fmt: skip
     _env_flag(k8s)
     comp = engines.add_parser("compose", help="a Compose file")
     comp.add_argument("file")
@@ -225,7 +227,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from orchestrator.commands.export import export
 
         return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None),
-                      args.env_file)  # fmt: skip
+                      args.env_file, getattr(args, "secrets_out", None))  # fmt: skip
     if args.command == "graph":
         return _graph(args)
     if args.command in ("config", "examples", "completion"):
