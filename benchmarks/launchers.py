@@ -84,6 +84,16 @@ class Bash(Launcher):
         return ["bash", str(script)]
 
 
+class Floor(Launcher):
+    """What any launcher must at least do to stop cooperative nodes: signal each, wait for each."""
+
+    name = "kill-all & wait"
+
+    def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
+        assert not stubborn, "the floor is for cooperative nodes"
+        return [PY, str(HERE / "floor.py"), PY, str(HERE / "node.py"), "--", *map(str, ports)]
+
+
 class Honcho(Launcher):
     name = "honcho"
 
@@ -96,16 +106,20 @@ class Honcho(Launcher):
 class Zmqrun(Launcher):
     name = "zmqrun"
 
-    def __init__(self, work: Path, stop_signal: str | None = None, edges: bool = False):
+    def __init__(self, work: Path, stop_signal: str | None = None, edges: bool = False,
+                 buffering: str | None = None):
         super().__init__(work)
         self.stop_signal = stop_signal
         self.edges = edges  # each node also dials the next one's PUB: a ring of quiet edges to watch
+        self.buffering = buffering
         if edges:
             self.name = "zmqrun, 16 edges watched"
+        elif buffering:
+            self.name = f"zmqrun ({buffering})"
 
     def command(self, ports: list[int], stubborn: bool, grace: float) -> list[str]:
         topo = self.work / "bench.yaml"
-        lines = [f"grace: {grace}s", "nodes:"]
+        lines = [f"grace: {grace}s"] + ([f"buffering: {self.buffering}"] if self.buffering else []) + ["nodes:"]
         for i, p in enumerate(ports):
             nxt = (i + 1) % len(ports)
             words = ", ".join(f"'{w}'" for w in node_cmd(p, stubborn, ports[nxt] if self.edges else None))

@@ -2,6 +2,7 @@
 `stubborn` as a further argument makes it ignore SIGINT and SIGTERM; `sub:PORT` connects a SUB
 socket to PORT as well (a quiet edge for zmqrun to watch)."""
 
+import os
 import signal
 import sys
 import time
@@ -16,6 +17,9 @@ ctx = zmq.Context()
 sock = ctx.socket(zmq.PUB)
 sock.linger = 0
 sock.bind(f"tcp://127.0.0.1:{port}")
+if os.environ.get("BENCH_BOUND_LOG"):  # when it listened, for zmqrun's "all ready" latency; not on
+    with open(os.environ["BENCH_BOUND_LOG"], "a") as f:  # stdout, whose lines would wake zmqrun early
+        f.write(f"{time.time()!r}\n")
 subs = []
 for arg in sys.argv[2:]:
     if arg.startswith("sub:"):

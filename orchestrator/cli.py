@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 from orchestrator.view.printer import to_devnull
@@ -15,8 +16,28 @@ COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "exampl
             "export", "ls", "ps", "logs", "stop", "start", "restart", "web")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own formatter, told the width up front: left to find it, it imports shutil
+    (and with it bz2, lzma and fnmatch) on every run, help or not."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            columns = 80
+        super().__init__(prog, width=columns - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser, subcommands' too (argparse makes those of the same class), uses _Formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="zmqrun",
         description="Run a ZeroMQ topology described in YAML: zmqrun FILE, or zmqrun COMMAND ...",
     )
@@ -72,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     k8s.add_argument("-o", "--output", metavar="DIR|-", help="write one file per object into DIR (default: stdout)")
     k8s.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
     k8s.add_argument("--namespace", metavar="NS", help="put every object in namespace NS")
+    k8s.add_argument("--secrets-out", metavar="DIR", help="with security: curve, write the nodes' CURVE key Secrets "
+                     "into DIR (0600 files, new keys each time; never commit them)")  # fmt: skip
     _env_flag(k8s)
     comp = engines.add_parser("compose", help="a Compose file")
     comp.add_argument("file")
@@ -96,7 +119,7 @@ def _env_flag(p: argparse.ArgumentParser) -> None:
                    help="variables for ${VAR} (repeatable; replaces the .env beside the topology)")  # fmt: skip
 
 
-def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _control_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     ls = sub.add_parser("ls", help="the runs alive for this user")
     ps = sub.add_parser("ps", help="one row per instance of a live run")
     ps.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
@@ -207,7 +230,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from orchestrator.commands.export import export
 
         return export(args.engine, args.file, args.output, args.image, getattr(args, "namespace", None),
-                      args.env_file)  # fmt: skip
+                      args.env_file, getattr(args, "secrets_out", None))  # fmt: skip
     if args.command == "graph":
         return _graph(args)
     if args.command in ("config", "examples", "completion"):
@@ -248,6 +271,19 @@ def _control(args: argparse.Namespace) -> int:
     return control.act(args.command, args.run, args.targets, args.json)
 
 
+def console() -> NoReturn:
+    """The `zmqrun` command: main(), then out at once. Tearing the interpreter down module by
+    module took longer than zmqrun's whole stop of a few nodes (40-70 ms measured), and nothing is
+    left to clean: nodes, pipes, log files and the run directory are all closed by then."""
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a reader that went away; the status still tells how the run ended
+    os._exit(status)
+
+
 def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
@@ -256,7 +292,7 @@ def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from orchestrator.run.ports import port_users
+    from orchestrator.run.ports import port_users_lookup
     from orchestrator.run.rundir import remove_rundir
     from orchestrator.run.runner import plan_for
     from orchestrator.topology.validate import load_topology
@@ -265,7 +301,7 @@ def _check(args: argparse.Namespace) -> int:
     status = ExitStatus.OK
     for file in args.files:
         try:
-            topology = load_topology(file, holder_of=port_users, env_files=args.env_file)
+            topology = load_topology(file, holder_of=port_users_lookup(), env_files=args.env_file)
         except TopologyError as exc:
             _report_problems(exc)
             status = ExitStatus.INVALID

@@ -51,6 +51,10 @@ class PortError(ZmqrunError):
     status = ExitStatus.PORTS
 
 
+class LimitError(ZmqrunError):
+    """The system does not allow what the run needs (file descriptors); nothing was started."""
+
+
 class PortRangeError(ZmqrunError):
     """No free port is left in the topology's range for automatic ports; nothing was started."""
 

@@ -117,6 +117,7 @@ class Cluster:
         self.readers: dict[int, threading.Thread] = {}  # by PID
         self.lines: list[tuple[Pod, str]] = []
         self.lock = threading.Lock()
+        self.volumes: list[Path] = []
         _ip("link", "add", self.bridge, "type", "bridge")
         try:
             _ip("link", "set", self.bridge, "up")
@@ -140,10 +141,11 @@ class Cluster:
         _ip("link", "set", outside, "master", self.bridge, "up")
         return ns, address
 
-    def run(self, docs: list[dict[str, Any]]) -> list[Pod]:
+    def run(self, docs: list[dict[str, Any]], secrets: list[dict[str, Any]] = ()) -> list[Pod]:  # type: ignore[assignment]
         """Give every pod a namespace and a hosts file, then start them all at once, in reverse
-        order (connecters before binders), as nothing in Kubernetes orders them."""
-        all_pods = pods(docs)
+        order (connecters before binders), as nothing in Kubernetes orders them. Secret volumes
+        (from `secrets`) are laid out as the kubelet does and their mountPath pointed there."""
+        all_pods = [self._mount(pod, docs, list(secrets)) for pod in pods(docs)]
         spaces = {}
         addresses = {}
         for i, pod in enumerate(all_pods):
@@ -156,6 +158,32 @@ class Cluster:
         for pod in reversed(all_pods):
             self.start(pod, spaces[pod.name])
         return all_pods
+
+    def _mount(self, pod: Pod, docs: list[dict[str, Any]], secrets: list[dict[str, Any]]) -> Pod:
+        """The kubelet's secret volume, imitated: a 1777 directory whose entries are symlinks
+        through `..data` to files of the volume's defaultMode; read-only paths are rewritten."""
+        mounts = pod.container.get("volumeMounts", [])
+        if not mounts:
+            return pod
+        spec = next(d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")
+                    and d["metadata"]["name"] == pod.labels["app.kubernetes.io/name"])["spec"]["template"]["spec"]  # fmt: skip
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        words = list(pod.container["command"])
+        for m in mounts:
+            source = volumes[m["name"]]["secret"]
+            secret = next(d for d in secrets if d["metadata"]["name"] == source["secretName"])
+            root = Path(f"/tmp/zrvol{self.tag}") / pod.name / m["name"]
+            stamped = root / "..2026_01_01_00_00_00.000000001"
+            stamped.mkdir(parents=True)
+            self.volumes.append(root.parent)
+            for key, value in secret["stringData"].items():
+                (stamped / key).write_text(value)
+                os.chmod(stamped / key, source["defaultMode"])
+                os.symlink(f"..data/{key}", root / key)
+            os.symlink(stamped.name, root / "..data")
+            os.chmod(root, 0o1777)
+            words = [w.replace(m["mountPath"], str(root)) for w in words]
+        return pod._replace(container={**pod.container, "command": words})
 
     def start(self, pod: Pod, ns: str) -> subprocess.Popen[bytes]:
         """The pod's container in namespace `ns`; its output is gathered line by line."""
@@ -201,6 +229,8 @@ class Cluster:
                     pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10, check=False)
             shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
+        for volume in self.volumes:
+            shutil.rmtree(volume, ignore_errors=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=10, check=False)
 
 

@@ -242,20 +242,3 @@ def test_key_files_are_removed_by_the_guardian_after_sigkill_of_zmqrun(zmqrun, t
     wait_for(lambda: not rundir.exists(), timeout=10)
     wait_for(lambda: run_marker_pids(run_id) == [], timeout=10)
     assert list(tmpdir.iterdir()) == []
-
-
-@pytest.mark.parametrize("engine", ["kubernetes", "compose"])
-def test_export_refuses_curve_rather_than_drop_it(tmp_path, engine):
-    from orchestrator.commands.export import export_documents
-    from orchestrator.errors import TopologyError
-
-    path = tmp_path / "t.yaml"
-    path.write_text("security: curve\n" + (ROOT / "topologies" / "pipeline.yaml").read_text())
-    with pytest.raises(TopologyError) as refused:
-        export_documents(str(path), engine, image="zmqrun:test")
-    text = str(refused.value)
-    assert "nodes.sink.sockets.results: uses security: curve, which export does not carry yet" in text
-    assert "nodes.worker.sockets.tasks" in text  # every CURVE socket is named, not only the first
-    plain = tmp_path / "plain.yaml"
-    plain.write_text((ROOT / "topologies" / "pipeline.yaml").read_text())
-    assert export_documents(str(plain), engine, image="zmqrun:test")[0]

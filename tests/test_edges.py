@@ -3,13 +3,12 @@ the loader) and the kernel sampler against real pyzmq processes that do not use 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from conftest import ROOT, wait_for
+from conftest import wait_for
 
 from orchestrator.edges.declared import Edge, declared_edges
 from orchestrator.edges.diagnose import Snapshot, diagnose

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
-
 import threading
+import time
 
 import pytest
 from conftest import ROOT, wait_for

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -31,13 +32,26 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("name", ["pipeline", "pubsub", "broker", "queue-broker"])
-def test_kubernetes_export_meets_expect_across_namespaces(name: str, cluster: Cluster) -> None:
+@pytest.mark.parametrize(
+    "name,security",
+    [("pipeline", "none"), ("pubsub", "none"), ("broker", "none"), ("queue-broker", "none"),
+     ("pipeline", "curve"), ("pubsub", "curve")],
+)  # fmt: skip
+def test_kubernetes_export_meets_expect_across_namespaces(
+    name: str, security: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    """With curve, each pod's keys come from its node's Secret (written by --secrets-out),
+    mounted as the kubelet lays a secret volume out; the manifests themselves hold no key."""
     file = str(ROOT / "topologies" / f"{name}.yaml")
+    if security == "curve":
+        file = str(tmp_path / f"{name}.yaml")
+        Path(file).write_text("security: curve\n" + (ROOT / "topologies" / f"{name}.yaml").read_text())
     topology = load_topology(file)
     assert topology.expect is not None
-    docs, _ = export_documents(file, "kubernetes", image="zmqrun:test")
-    all_pods = cluster.run(docs)
+    secrets: list[dict[str, Any]] = []
+    docs, _ = export_documents(file, "kubernetes", image="zmqrun:test", secrets=secrets)
+    assert len(secrets) == (len(topology.nodes) if security == "curve" else 0)
+    all_pods = cluster.run(docs, secrets)
     # Every pod has an address of its own: nothing is on a shared loopback any more.
     assert len({ns for ns in cluster.namespaces}) == len(all_pods) >= len(topology.nodes)
     expectations = Expectations(topology.expect, timeout=(topology.expect.timeout or 30) * 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +56,9 @@ def test_good_file_has_no_problems():
         ("nodes:\n  a:\n    run: x\n    grace: soon\n", "t.yaml:4 nodes.a.grace: expected a duration such as 500ms"),
         ("nodes:\n  a:\n    run: x\n    restart: sometimes\n", "nodes.a.restart: expected no, on-failure or always, got 'sometimes'"),
         ("nodes:\n  a:\n    run: x\n    stop_signal: SIGFOO\n", "nodes.a.stop_signal: expected one of"),
+        ("nodes:\n  a:\n    run: x\n    buffering: lines\n",
+         "t.yaml:4 nodes.a.buffering: expected one of line, full, unbuffered, got 'lines'"),
+        ("buffering: none\nnodes:\n  a:\n    run: x\n", "buffering: expected one of line, full, unbuffered, got 'none'"),
         ("nodes:\n  9a: {run: x}\n", "t.yaml:2 nodes.9a: a node name starts with a letter"),
         ("nodes: {}\n", "nodes: expected a mapping of node names to nodes, with at least one node"),
         ("name: t\n", "t.yaml:1: missing required key 'nodes'"),
@@ -124,6 +128,33 @@ def test_merge_keys_and_aliases_work_for_sharing_settings():
     assert (node.run, node.grace, node.replicas) == (("python3", "w.py"), 2.0, 2)
 
 
+def test_libyaml_and_the_pure_python_parser_load_every_file_alike(monkeypatch):
+    """LibYAML is used for speed; whatever it reports differently (a plain scalar's style is ""
+    there, None in PyYAML) must not change data, lines or which scalars were written unquoted."""
+    import yaml
+
+    from orchestrator.topology import loader
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML built without LibYAML")
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(root.glob("topologies/*.yaml")) + sorted(root.glob("tests/topologies/**/*.yaml"))
+    texts = [f.read_text() for f in files] + ["a: ${P}\nb: '${Q}'\nc: no\nd: [1, 2.5, null, true]\n"]
+    assert len(texts) > 10
+    results = {}
+    for name, base in (("libyaml", yaml.CSafeLoader), ("python", yaml.SafeLoader)):
+        monkeypatch.setattr(loader, "_Loader", loader.make_loader(base))
+        out = []
+        for text in texts:
+            try:
+                doc = load_text(text, "t.yaml")
+                out.append((doc.data, doc.lines, doc.plain))
+            except TopologyError as exc:
+                out.append(([str(p) for p in exc.problems], {}, set()))
+        results[name] = out
+    assert results["libyaml"] == results["python"]
+
+
 # ---- YAML 1.2 numbers: nothing is silently re-based ----------------------------------------
 
 @pytest.mark.parametrize(
@@ -174,6 +205,6 @@ def test_a_small_file_nested_too_deep_is_refused_not_a_crash(doc):
 @pytest.mark.parametrize("text, seconds", [("1m30s", 90.0), ("1h 15m", 4500.0), ("500ms", 0.5), ("2m", 120.0),
                                            ("1.5", 1.5), ("1m30", None), ("1ms30", None), ("s", None)])  # fmt: skip
 def test_durations_combine_units(text, seconds):
-    from orchestrator.topology.parse import parse_duration
+    from orchestrator.topology.reader import parse_duration
 
     assert parse_duration(text) == seconds

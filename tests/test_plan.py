@@ -66,10 +66,23 @@ def test_environment_for_new_programs():
     assert env["ZMQRUN_NODE"] == "worker" and env["ZMQRUN_REPLICA"] == "1"
     assert env["ZMQRUN_SOCKET_RESULTS_ENDPOINT"] == "tcp://127.0.0.1:5558"
     assert env["ZMQRUN_SOCKET_RESULTS_MODE"] == "connect"
-    assert env["PYTHONUNBUFFERED"] == "1"
+    assert "PYTHONUNBUFFERED" not in env  # the default, line buffering, comes from a pseudo-terminal
     assert env["PATH"].split(":")[0] == "/venv/bin"
     spec = json.loads(env["ZMQRUN_SOCKETS"])
     assert spec["tasks"]["type"] == "PULL" and spec["tasks"]["bind"] is False
+
+
+def test_buffering_defaults_never_override_the_topology_env():
+    plan = plan_of("""\
+    buffering: unbuffered
+    nodes:
+      a: {run: a}
+      b: {run: b, env: {PYTHONUNBUFFERED: ""}}
+      c: {run: c, buffering: full}
+      d: {run: d, buffering: line, env: {PYTHONUNBUFFERED: "1"}}
+    """)
+    got = {i.node.name: (i.node.buffering, dict(i.env).get("PYTHONUNBUFFERED")) for i in plan.instances}
+    assert got == {"a": ("unbuffered", "1"), "b": ("unbuffered", ""), "c": ("full", None), "d": ("line", "1")}
 
 
 def test_one_word_per_peer():

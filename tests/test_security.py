@@ -283,3 +283,46 @@ def test_a_retrying_peer_is_reported_at_once_then_at_most_every_few_seconds():
     assert [t.count(key, 100.0 + i / 10) for i in range(1, 10)] == [0] * 9
     assert t.count(key, 105.0) == 10  # nine held back, and this one
     assert t.count(("other", handshake.FAILED_AUTH, 400), 105.1) == 1  # each socket and kind on its own
+
+
+def test_a_kubernetes_secret_volume_cannot_be_read_in_place_by_the_helper(tmp_path):
+    """Why the export's key mapping must copy the mounted key into a private directory before the
+    node starts (README, Encrypted edges, Across hosts): the kubelet's secret volume is a 1777
+    directory whose entries are symlinks through `..data` to a timestamped directory, and a
+    subPath mount lands in a directory the runtime makes 0755. The helper refuses both, and
+    accepts the same key once copied 0600 into a 0700 directory of the container's own."""
+    keys = Keyring(str(tmp_path / "run"))
+    pair = keys.pair("sink.1")
+    volume = tmp_path / "volume"
+    stamped = volume / "..2026_11_25_23_00_00.000000001"
+    stamped.mkdir(parents=True)
+    (stamped / "sink.1.key").write_text(pair.secret + "\n")
+    os.chmod(stamped / "sink.1.key", 0o400)  # defaultMode: 0400
+    os.symlink(stamped.name, volume / "..data")
+    os.symlink("..data/sink.1.key", volume / "sink.1.key")
+    os.chmod(volume, 0o1777)
+    with pytest.raises(SecurityError) as mounted:
+        store.read_secret(str(volume / "sink.1.key"))
+    assert "key directory" in str(mounted.value) and "1777" in str(mounted.value)
+    os.chmod(volume, 0o700)  # even were the directory private, the entry is a symlink
+    with pytest.raises(SecurityError) as linked:
+        store.read_secret(str(volume / "sink.1.key"))
+    assert "cannot read key file" in str(linked.value)
+    sub = tmp_path / "subpath"  # subPath: the file itself, in a directory the runtime made
+    sub.mkdir(mode=0o755)
+    os.chmod(sub, 0o755)
+    (sub / "key").write_text(pair.secret + "\n")
+    os.chmod(sub / "key", 0o400)
+    with pytest.raises(SecurityError) as subpath:
+        store.read_secret(str(sub / "key"))
+    assert "key directory" in str(subpath.value)
+    for refused in (mounted, linked, subpath):
+        assert pair.secret not in str(refused.value)
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    os.chmod(private, 0o700)
+    fd = os.open(private / "key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(volume / "sink.1.key", "rb") as source:
+        os.write(fd, source.read())
+    os.close(fd)
+    assert store.read_secret(str(private / "key")) == pair.secret.encode()

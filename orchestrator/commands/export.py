@@ -7,16 +7,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.errors import TopologyError, ZmqrunError
-from orchestrator.export import compose, kubernetes, lint
+from orchestrator.errors import Problem, TopologyError, ZmqrunError
+from orchestrator.export import compose, curve, kubernetes, lint
 from orchestrator.export.output import dump
-from orchestrator.export.workloads import Workload, translate
+from orchestrator.export.workloads import Workload, refuse_curve, translate
+from orchestrator.security.keys import Keyring
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 
 
 class ExportError(ZmqrunError):
     """The exporter produced manifests that fail its own lint: a bug in zmqrun, not the file."""
+
+
+class SecretsError(ZmqrunError):
+    """`--secrets-out` cannot write there (a file of an earlier export is in the way)."""
 
 
 def _header(topology: Topology, workloads: tuple[Workload, ...], engine: str, naming: Any) -> list[str]:
@@ -39,16 +44,22 @@ def external(topology: Topology) -> set[str]:
 
 
 def export_documents(file: str, engine: str, image: str | None = None, namespace: str | None = None,
-                     env_files: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
-    """The documents for `engine` and the header lines; raises TopologyError with every problem."""
+                     env_files: Sequence[str] = (), secrets: list[dict[str, Any]] | None = None,
+                     ) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    """The documents for `engine` and the header lines; raises TopologyError with every problem.
+    `secrets`, when given, receives the CURVE Secrets (keys made now, never in the documents)."""
     topology = load_topology(file, env_files=env_files)
     naming = kubernetes.NAMING if engine == "kubernetes" else compose.NAMING
-    workloads, problems = translate(topology, naming, image)
+    keys = Keyring("/nonexistent")
+    workloads, problems = translate(topology, naming, image, keys)
     if engine == "kubernetes":
         docs, more = kubernetes.render(workloads, topology.name, topology.file, namespace)
         problems += more
         findings = lint.kubernetes(docs, external(topology))
+        if secrets is not None:
+            secrets += curve.secrets(workloads, keys, lambda w: kubernetes.labels(w, topology.name), namespace)
     else:
+        refuse_curve(topology, lambda line, path, message: problems.append(Problem(topology.file, line, path, message)))
         docs = [compose.render(workloads, topology.name)]
         findings = lint.compose(docs[0], external(topology))
     if problems:
@@ -64,8 +75,11 @@ def export_text(file: str, engine: str, image: str | None = None, namespace: str
 
 
 def export(engine: str, file: str, out: str | None, image: str | None, namespace: str | None,
-           env_files: Sequence[str] = ()) -> int:  # fmt: skip
-    docs, header = export_documents(file, engine, image, namespace, env_files)
+           env_files: Sequence[str] = (), secrets_out: str | None = None) -> int:  # fmt: skip
+    secrets: list[dict[str, Any]] = []
+    docs, header = export_documents(file, engine, image, namespace, env_files, secrets)
+    if secrets_out is not None:
+        write_secrets(secrets_out, secrets)
     if out is None or out == "-":
         sys.stdout.write(dump(docs, header))
     elif engine == "kubernetes":
@@ -78,3 +92,21 @@ def export(engine: str, file: str, out: str | None, image: str | None, namespace
         with open(out, "w", encoding="utf-8") as f:
             f.write(dump(docs, header))
     return 0
+
+
+def write_secrets(directory: str, secrets: list[dict[str, Any]]) -> None:
+    """One file per Secret, 0600 in a 0700 directory; never over an existing file (each export
+    makes new keys, and a half-replaced set would not match itself)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    for doc in secrets:
+        path = os.path.join(directory, f"secret-{doc['metadata']['name']}.yaml")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise SecretsError(f"--secrets-out: cannot write {path}: {exc.strerror} (each export makes new keys; "
+                               "remove the old set or choose a new directory)") from None  # fmt: skip
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(
+                dump([doc], ["CURVE keys made by `zmqrun export kubernetes --secrets-out`: secret; do not commit."])
+            )

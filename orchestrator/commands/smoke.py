@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from orchestrator.errors import TopologyError
-from orchestrator.run.ports import port_users
+from orchestrator.run.ports import port_users_lookup
 from orchestrator.run.runner import execute
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import to_devnull
@@ -93,7 +93,7 @@ def collect(paths: list[str]) -> list[Path]:
 def run_one(file: Path, timeout: float | None, verbose: bool, env_files: Sequence[str] = ()) -> Result:
     start = time.monotonic()
     try:
-        topology = load_topology(str(file), holder_of=port_users, env_files=env_files)
+        topology = load_topology(str(file), holder_of=port_users_lookup(), env_files=env_files)
     except TopologyError as exc:
         problems = [str(p) for p in exc.problems]
         return Result(str(file), file.stem, False, time.monotonic() - start, "invalid topology",

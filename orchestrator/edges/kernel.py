@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+
 from orchestrator.edges.declared import Edge
 from orchestrator.edges.track import Observation
 from orchestrator.run import sockdiag

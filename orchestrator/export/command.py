@@ -4,24 +4,27 @@ shell when the container must learn its replica number at start or be fed lines 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 
 from orchestrator.export.workloads import REPLICA_MARK, Launch
 
 INDEX_VAR = "ZMQRUN_INDEX"  # the engine's 0-based replica index, given to the container
 
 
-def needs_shell(launch: Launch, indexed: bool) -> bool:
-    return indexed or launch.stdin is not None
+def needs_shell(launch: Launch, indexed: bool, prelude: Sequence[str] = ()) -> bool:
+    return indexed or launch.stdin is not None or bool(prelude)
 
 
-def command(launch: Launch, indexed: bool) -> list[str]:
+def command(launch: Launch, indexed: bool, prelude: Sequence[str] = ()) -> list[str]:
     """argv for the container. `indexed`: the replica number is ZMQRUN_INDEX + 1, computed at
-    start (the launch is a template holding REPLICA_MARK); exec keeps the node as PID 1."""
-    if not needs_shell(launch, indexed):
+    start (the launch is a template holding REPLICA_MARK); `prelude`: shell lines run next (the
+    CURVE keys, export/curve.py); exec keeps the node as PID 1."""
+    if not needs_shell(launch, indexed, prelude):
         return list(launch.argv)
     lines = []
     if indexed:
         lines.append(f"ZMQRUN_REPLICA=$(({INDEX_VAR} + 1)); export ZMQRUN_REPLICA")
+    lines.extend(prelude)
     words = " ".join(_word(w) for w in launch.argv)
     if launch.stdin is None:
         lines.append(f"exec {words}")

@@ -8,6 +8,7 @@ import signal
 from typing import Any
 
 from orchestrator.errors import Problem
+from orchestrator.export import curve
 from orchestrator.export.command import INDEX_VAR, command
 from orchestrator.export.workloads import Naming, Workload, project_name
 
@@ -88,6 +89,8 @@ def _workload(w: Workload, tags: dict[str, str], meta: dict[str, str]) -> dict[s
     pod["enableServiceLinks"] = False  # the ZMQRUN_* contract is the node's whole environment
     pod["terminationGracePeriodSeconds"] = 0 if w.node.stop_signal == signal.SIGKILL else math.ceil(w.node.grace)
     pod["containers"] = [_container(w, kind if indexed else None)]
+    if w.curve:
+        pod["volumes"] = [curve.volume(w)]
     template = {"metadata": {"labels": dict(tags)}, "spec": pod}
     spec: dict[str, Any]
     if kind == "Job":
@@ -116,17 +119,20 @@ def _restart_policy(w: Workload) -> str:
 
 def _container(w: Workload, index_from: str | None) -> dict[str, Any]:
     launch = w.template if index_from else w.launches[0]
-    env: list[dict[str, Any]] = [{"name": k, "value": _escape(v)} for k, v in launch.env]
+    plain = curve.keyless(launch.env) if w.curve else launch.env
+    env: list[dict[str, Any]] = [{"name": k, "value": _escape(v)} for k, v in plain]
     if index_from:
         env.append({"name": INDEX_VAR, "valueFrom": {"fieldRef": {"fieldPath": INDEX_FIELD[index_from]}}})
     c: dict[str, Any] = {
         "name": w.name,
         "image": w.image,
-        "command": [_escape(a) for a in command(launch, bool(index_from))],
+        "command": [_escape(a) for a in command(launch, bool(index_from), curve.prelude() if w.curve else ())],
     }
     if w.node.cwd:
         c["workingDir"] = w.node.cwd
     c["env"] = env
+    if w.curve:
+        c["volumeMounts"] = [curve.mount()]
     if w.ports:
         c["ports"] = [{"name": p.name, "containerPort": p.number, "protocol": "TCP"} for p in w.ports]
         c["readinessProbe"] = {"tcpSocket": {"port": w.ports[0].number}, "periodSeconds": 2}

@@ -10,7 +10,10 @@ from typing import NamedTuple
 
 from orchestrator.errors import Problem
 from orchestrator.run.plan import Binding, connecting, instance, start_after
+from orchestrator.security.keys import Keyring
+from orchestrator.security.policy import socket_security
 from orchestrator.topology.model import Node, Topology
+from orchestrator.topology.validate import peers
 
 # The planner renders one replica at a time; a pod template is shared by every replica, whose
 # number is known only when the pod starts. Rendering with this number marks where it goes.
@@ -43,6 +46,7 @@ class Workload(NamedTuple):
     launches: tuple[Launch, ...]  # replica r at index r-1, its number filled in
     template: Launch  # the replica number left as REPLICA_MARK
     after: tuple[tuple[str, str], ...]  # (workload name, zmqrun condition): zmqrun's start order
+    curve: bool = False  # has CURVE sockets: its keys come from a Secret (export/curve.py)
 
     @property
     def replicas(self) -> int:
@@ -82,15 +86,24 @@ def one_shot_nodes(topology: Topology) -> set[str]:
 
 
 def translate(
-    topology: Topology, naming: Naming, image: str | None = None
+    topology: Topology, naming: Naming, image: str | None = None, keys: Keyring | None = None
 ) -> tuple[tuple[Workload, ...], list[Problem]]:
-    """Every node as a workload; `image` replaces the topology's default (a node's own wins)."""
+    """Every node as a workload; `image` replaces the topology's default (a node's own wins).
+    CURVE sockets take their key pairs from `keys` (made fresh for this export when None): the
+    launches carry them, for the Secrets; an engine's manifests must leave them out."""
     problems: list[Problem] = []
 
     def bad(line: int, path: str, message: str) -> None:
         problems.append(Problem(topology.file, line, path, message))
 
-    _refuse_curve(topology, bad)
+    keys = keys or Keyring("/nonexistent")  # secret_file() is never used: the pod chooses the path
+    clients: dict[tuple[str, str], list[str]] = {}  # binding socket -> labels of its connecting instances
+    for node in topology.nodes:
+        for sock in node.sockets:
+            for server, server_sock in peers(topology, node, sock):
+                clients.setdefault((server.name, server_sock.name), []).extend(
+                    f"{node.name}.{r}" for r in range(1, node.replicas + 1)
+                )
     names: dict[str, str] = {}
     for node in topology.nodes:
         name = dns_name(node.name)
@@ -121,17 +134,20 @@ def translate(
         bindings = []
         for sock in node.sockets:
             spath = f"{path}.sockets.{sock.name}"
+            mechanism = socket_security(topology, node, sock)
             if sock.bind:
                 eps: tuple[str, ...] = (
                     (f"ipc:///tmp/zmqrun.{node.name}.{sock.name}",)
                     if sock.transport == "ipc"
                     else (f"tcp://*:{ports[node.name][sock.name]}",)
                 )
-                bindings.append(
-                    Binding(sock.name, sock.type, True, eps, _numbers(eps), incoming.get((node.name, sock.name), 0))
-                )
+                admitted = dict.fromkeys(clients.get((node.name, sock.name), [])) if mechanism == "curve" else {}
+                bindings.append(Binding(sock.name, sock.type, True, eps, _numbers(eps),
+                                        incoming.get((node.name, sock.name), 0), mechanism,
+                                        tuple(keys.public(c) for c in admitted)))  # fmt: skip
                 continue
             eps = ()
+            server_keys: tuple[str, ...] = ()
             for target in sock.connect:
                 if "://" in target:
                     if target.startswith("ipc://") or LOOPBACK.match(target):
@@ -156,8 +172,13 @@ def translate(
                     else [naming.service(peer_dns)]
                 )
                 eps += tuple(f"tcp://{h}:{port}" for h in hosts)
-            bindings.append(Binding(sock.name, sock.type, False, eps, _numbers(eps), len(eps)))
-        launches = tuple(_launch(topology, node, r, tuple(bindings)) for r in range(1, node.replicas + 1))
+                if mechanism == "curve":  # one server key per endpoint, in endpoint order
+                    server_keys += tuple(keys.public(f"{peer.name}.{r}") for r in range(1, len(hosts) + 1))
+            bindings.append(Binding(sock.name, sock.type, False, eps, _numbers(eps), len(eps), mechanism, server_keys))
+        curve = any(b.security == "curve" for b in bindings)
+        launches = tuple(
+            _launch(topology, node, r, tuple(bindings), keys if curve else None) for r in range(1, node.replicas + 1)
+        )
         template = _launch(topology, node, REPLICA_MARK, tuple(bindings))
         template = template._replace(env=tuple(kv for kv in template.env if kv[0] != "ZMQRUN_REPLICA"))
         if any(str(REPLICA_MARK) in w for w in node.run):
@@ -166,23 +187,20 @@ def translate(
             node, dns_name(node.name), chosen or "", node.name in one_shot,
             tuple(Port(s, port_name(s, p), p) for s, p in ports[node.name].items()),
             each[node.name], launches, template,
-            tuple((dns_name(d), c) for d, c in after.get(node.name, ())),
+            tuple((dns_name(d), c) for d, c in after.get(node.name, ())), curve,
         ))  # fmt: skip
     return tuple(workloads), problems
 
 
-def _refuse_curve(topology: Topology, bad: Callable[[int, str, str], None]) -> None:
-    """CURVE keys are made per run and kept off every output; manifests cannot carry them yet
-    (the intended mapping, a Secret per instance, is in the README). Exporting such a topology
-    as plain edges would quietly drop the encryption, so it is refused."""
-    from orchestrator.security.policy import socket_security
-
+def refuse_curve(topology: Topology, bad: Callable[[int, str, str], None]) -> None:
+    """Compose export does not carry CURVE keys yet (Kubernetes does: export/curve.py).
+    Exporting such a topology as plain edges would quietly drop the encryption, so it is refused."""
     for node in topology.nodes:
         for sock in node.sockets:
             if socket_security(topology, node, sock) == "curve":
                 bad(sock.line, f"nodes.{node.name}.sockets.{sock.name}",
-                    "uses security: curve, which export does not carry yet (its keys would have to become "
-                    "Secrets); exported as is the edge would be unencrypted, so export refuses it")  # fmt: skip
+                    "uses security: curve, which the compose export does not carry yet (export kubernetes does); "
+                    "exported as is the edge would be unencrypted, so export refuses it")  # fmt: skip
 
 
 def _ports(node: Node, first: int) -> dict[str, int]:
@@ -208,7 +226,13 @@ def _numbers(endpoints: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(int(e.rsplit(":", 1)[1]) for e in endpoints if e.startswith("tcp://"))
 
 
-def _launch(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...]) -> Launch:
-    inst = instance(topology, node, replica, bindings, topology.name, "python", {})
+def _launch(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
+            keys: Keyring | None = None) -> Launch:  # fmt: skip
+    label = f"{node.name}.{replica}"
+    pair = (keys.public(label), keys.secret_file(label)) if keys else None
+    inst = instance(topology, node, replica, bindings, topology.name, "python", {}, pair)
     stdin = node.stdin if isinstance(node.stdin, tuple) else None
-    return Launch(inst.argv, inst.env, stdin)
+    env = dict(inst.env)
+    if node.buffering != "full":  # no zmqrun pseudo-terminal in a container: the nearest to `line`
+        env.setdefault("PYTHONUNBUFFERED", "1")  # the node's own env: still wins
+    return Launch(inst.argv, tuple(sorted(env.items())), stdin)

@@ -50,8 +50,8 @@ def _cmdline(pid: int) -> str:
 def _wait_gone(keep: set[int]) -> None:
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
-        process.reap_orphans(set())
+        process.reap(())
         if all(process.is_zombie(pid) for pid in process.descendants() - keep):
-            process.reap_orphans(set())
+            process.reap(())
             return
         time.sleep(0.005)

@@ -113,7 +113,7 @@ class Pipes:
             pass
 
     def _close_out(self, p: Proc) -> None:
-        assert p.spawned is not None and p.spawned.popen.stdout is not None
+        assert p.spawned is not None
         self.sel.unregister(p.spawned.out_fd)
-        p.spawned.popen.stdout.close()  # through the file object: it must not close a reused fd later
+        p.spawned.out.close()  # through the file object: it must not close a reused fd later
         p.spawned.out_fd = -1

@@ -182,9 +182,10 @@ def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Bind
         "run_id": [run_id], "python": [python], "topology": [topology.name],
     }  # fmt: skip
     env = dict(base_env)
+    if node.buffering == "unbuffered":
+        env["PYTHONUNBUFFERED"] = "1"  # a default like any other: the node's own env below wins
     env.update(node.env)
     env.update(
-        PYTHONUNBUFFERED="1",
         ZMQRUN_RUN_ID=run_id,
         ZMQRUN_TOPOLOGY=topology.name,
         ZMQRUN_NODE=node.name,

@@ -101,7 +101,16 @@ def port_is_free(port: int) -> bool:
 def port_users(port: int) -> list[Holder]:
     """Who listens on `port`, and any live zmqrun run that claims it as a fixed port but has not
     bound it yet (it is starting): what a new run must not collide with."""
-    found = listener_holders(port)
+    return port_users_lookup()(port)
+
+
+def port_users_lookup() -> Callable[[int], list[Holder]]:
+    """port_users for many ports in a row (a topology's fixed ports), with one listening-ports query."""
+    listeners = listener_lookup()
+    return lambda port: _users(port, listeners(port))
+
+
+def _users(port: int, found: list[Holder]) -> list[Holder]:
     for info in runs.claimed(port):
         if not any(h.live is not None and h.live.run_id == info.run_id for h in found):
             found.append(Holder(info.pid, _owner(info.rundir), f"zmqrun {info.topology} (starting; it will bind this port)",
@@ -120,9 +129,21 @@ def _owner(path: str) -> str:
 
 def listener_holders(port: int) -> list[Holder]:
     """Who listens on `port`; asks the (costly) process tables only when something does."""
-    if port not in listening_ports():
-        return []
-    return [h for h in holders(port) if h.status == "LISTEN"]
+    return listener_lookup()(port)
+
+
+def listener_lookup() -> Callable[[int], list[Holder]]:
+    """listener_holders for many ports in a row (a topology's fixed ports): the kernel is asked
+    for the listening ports once, on the first question, not once per port."""
+    listening: set[int] | None = None
+
+    def holder_of(port: int) -> list[Holder]:
+        nonlocal listening
+        if listening is None:
+            listening = listening_ports()
+        return [h for h in holders(port) if h.status == "LISTEN"] if port in listening else []
+
+    return holder_of
 
 
 def holders(port: int) -> list[Holder]:

@@ -7,7 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Container
+from typing import BinaryIO
 
+from orchestrator.errors import LimitError
 from orchestrator.run.plan import Instance
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -26,31 +29,64 @@ def become_subreaper() -> bool:
 
 
 class Spawned:
-    """A started node: its Popen and the pipe ends zmqrun reads and writes."""
+    """A started node: its Popen and the ends zmqrun reads and writes (its output: a pty master
+    or a pipe's read end, as a file object that closes its fd exactly once)."""
 
-    __slots__ = ("out_fd", "own_group", "popen", "ready_fd", "stdin_fd")
+    __slots__ = ("note", "out", "out_fd", "own_group", "popen", "ready_fd", "stdin_fd")
 
-    def __init__(self, popen: subprocess.Popen[bytes], out_fd: int, stdin_fd: int | None = None,
-                 ready_fd: int | None = None, own_group: bool = True):  # fmt: skip
+    def __init__(self, popen: subprocess.Popen[bytes], out: BinaryIO, stdin_fd: int | None = None,
+                 ready_fd: int | None = None, own_group: bool = True, note: str | None = None):  # fmt: skip
         self.popen = popen
-        self.out_fd = out_fd
+        self.out = out
+        self.out_fd = out.fileno()
         self.stdin_fd = stdin_fd
         self.ready_fd = ready_fd
         self.own_group = own_group
+        self.note = note  # why the node did not get the output channel it asked for
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
 
+TERMINAL_SIZE = (24, 80)  # rows, columns: what a node that asks its pseudo-terminal is told
+
+
+def output_channel(buffering: str) -> tuple[int, int, str | None]:
+    """(read end, write end, note) for a node's stdout and stderr. `line` is a pseudo-terminal in
+    raw mode (no echo, no CR added, no signal keys): Python and C stdio see a terminal and flush
+    each line. `full` and `unbuffered` are a pipe. Without a pty to give, a pipe and a note."""
+    if buffering == "line":
+        try:
+            master, slave = os.openpty()
+        except OSError as exc:
+            r, w = os.pipe()
+            return r, w, f"no pseudo-terminal available ({exc.strerror or exc}); output through a pipe"
+        import fcntl
+        import struct
+        import termios
+        import tty
+
+        tty.setraw(slave)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *TERMINAL_SIZE, 0, 0))
+        return master, slave, None
+    r, w = os.pipe()
+    return r, w, None
+
+
 def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: bool = False,
           extra_env: dict[str, str] | None = None) -> Spawned:  # fmt: skip
     """Start one instance: argv (no shell unless asked), own session and process group,
-    stdin from /dev/null unless asked, stdout and stderr into one pipe."""
+    stdin from /dev/null unless asked, stdout and stderr into one pty or pipe (never a
+    controlling terminal: the node gets no terminal signals and cannot open /dev/tty)."""
     env = dict(instance.env)
     env.update(extra_env or {})
+    out_r, out_w, note = output_channel(instance.node.buffering)
+    if note:
+        env.setdefault("PYTHONUNBUFFERED", "1")  # the next best thing to line buffering
     pass_fds: tuple[int, ...] = ()
-    ready_r = ready_w = None
+    ready_w = None
+    ready_r: int | None = None
     if ready_pipe:
         ready_r, ready_w = os.pipe()
         os.set_blocking(ready_r, False)
@@ -66,8 +102,8 @@ def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: b
         popen = subprocess.Popen(
             instance.argv,
             stdin=stdin_arg,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stdout=out_w,
+            stderr=out_w,
             cwd=instance.cwd,
             env=env,
             # An interactive node stays in our foreground group so that it may read the
@@ -76,17 +112,43 @@ def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: b
             pass_fds=pass_fds,
             bufsize=0,
         )
+    except BaseException:
+        os.close(out_r)
+        if ready_r is not None:
+            os.close(ready_r)
+        raise
     finally:
+        os.close(out_w)
         if ready_w is not None:
             os.close(ready_w)
-    assert popen.stdout is not None
-    out_fd = popen.stdout.fileno()
-    os.set_blocking(out_fd, False)
+    os.set_blocking(out_r, False)
     stdin_fd = None
     if popen.stdin is not None:
         stdin_fd = popen.stdin.fileno()
         os.set_blocking(stdin_fd, False)
-    return Spawned(popen, out_fd, stdin_fd, ready_r, own_group=stdin != "inherit")
+    out = open(out_r, "rb", buffering=0)  # noqa: SIM115 - closed by Pipes when the output ends
+    return Spawned(popen, out, stdin_fd, ready_r, own_group=stdin != "inherit", note=note)
+
+
+FDS_PER_NODE = 3  # zmqrun's end of its output, and at most a ready pipe and a stdin pipe
+FDS_SPARE = 64  # zmqrun's own: the selector, signal pipe, guardian lifeline, log files, spawning
+
+
+def ensure_fd_limit(processes: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to what `processes` nodes need (never beyond the hard
+    limit, and no further than needed: nodes inherit it). Returns the soft limit in force;
+    raises LimitError, before anything starts, when the hard limit is too low."""
+    import resource
+
+    need = FDS_PER_NODE * processes + FDS_SPARE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise LimitError(f"{processes} processes need about {need} open files in zmqrun, but the limit is "
+                         f"{hard} (ulimit -Hn); raise it, or run fewer replicas")  # fmt: skip
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return need
 
 
 def signal_group(pid: int, sig: int, own_group: bool = True) -> bool:
@@ -159,21 +221,17 @@ def kill_pids(pids: list[int]) -> list[int]:
     return killed
 
 
-def reap_orphans(known: set[int]) -> list[int]:
-    """Reap exited children that are not our nodes (orphans that re-parented to us).
-    Our own nodes are left for Popen.poll(), which records their status."""
-    reaped: list[int] = []
+def reap(nodes: Container[int]) -> list[tuple[int, int]]:
+    """Reap every exited child in one pass, orphans that re-parented to us included; returns
+    (pid, exit code as Popen gives it) for those in `nodes`. One waitpid per exited child,
+    however many nodes still run (polling each node's Popen on every SIGCHLD was N^2 at scale)."""
+    exited: list[tuple[int, int]] = []
     while True:
         try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return reaped
-        if info is None or info.si_pid == 0:
-            return reaped
-        if info.si_pid in known:
-            return reaped  # the caller polls its Popens; nothing to steal here
-        try:
-            os.waitpid(info.si_pid, os.WNOHANG)
-            reaped.append(info.si_pid)
-        except ChildProcessError:
-            return reaped
+            return exited
+        if pid == 0:
+            return exited
+        if pid in nodes:
+            exited.append((pid, os.waitstatus_to_exitcode(status)))

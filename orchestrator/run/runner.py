@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from orchestrator.errors import Problem, TopologyError
 from orchestrator.run import runs
 from orchestrator.run.plan import Plan, make_plan
-from orchestrator.run.ports import PortAllocator, port_users
+from orchestrator.run.ports import PortAllocator, port_users_lookup
 from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
@@ -49,10 +49,12 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
     """Plan and supervise one run; the outcome, and the expectations observer if there was one.
     The run holds its lock and serves its control socket for as long as it lasts."""
     from orchestrator.run.expect import Expectations
+    from orchestrator.run.process import ensure_fd_limit
     from orchestrator.run.state import Options
     from orchestrator.run.supervisor import Supervisor
     from orchestrator.view.report import print_outcome, security_summary
 
+    ensure_fd_limit(sum(n.replicas for n in topology.nodes))
     plan, rundir = plan_for(topology, run_id)
     claim = runs.Claim(rundir, plan.run_id, topology.file, fixed_ports(topology), topology.name)  # alive until released
     try:
@@ -125,7 +127,7 @@ def subset(plan: Plan, words: Sequence[str], with_peers: bool) -> list[str]:
 
 
 def cli_duration(value: str | None, flag: str) -> float | None:
-    from orchestrator.topology.parse import parse_duration
+    from orchestrator.topology.reader import parse_duration
 
     if value is None:
         return None
@@ -136,7 +138,7 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file, holder_of=port_users, env_files=args.env_file)
+    topology = load_topology(args.file, holder_of=port_users_lookup(), env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
         raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
     timeout = cli_duration(args.timeout, "--timeout")

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from orchestrator.edges.watch import EdgeWatch
 
 
+POLL_FIRST, POLL_LAST = 0.005, 0.02  # how often listening ports are checked: soon after a spawn, then less
+
+
 class Supervisor:
     def __init__(self, plan: Plan, printer: Printer, options: Options | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic,
@@ -68,11 +71,15 @@ class Supervisor:
         self.status: int | None = None
         self.signal_status: int | None = None
         self.decided = False  # the observer gave its verdict during the run
-        self.poll_every = 0.005
+        self.poll_every = POLL_FIRST
+        self.next_poll = 0.0
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
+        self.all_ready = False
+        self.live: dict[int, Proc] = {}  # pid -> the instance it runs, until it is reaped
+        self.began = clock()
         self.to_audit: list[tuple[float, Proc]] = []  # listener audits due: at ready, and AUDIT_AGAIN later
         self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
@@ -137,7 +144,7 @@ class Supervisor:
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
-        deadlines += proc_deadlines(self.procs, now, self.poll_every, bool(self.stopping))
+        deadlines += proc_deadlines(self.procs, now, max(0.0, self.next_poll - now), bool(self.stopping))
         for p in self.procs:
             if p.splitter.waiting_since is not None:
                 deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
@@ -197,16 +204,12 @@ class Supervisor:
                 self.out.note(handshake.describe(p.label, failure), "bold red")
 
     def _poll_children(self) -> None:
-        known = set()
-        for p in self.procs:
+        for pid, code in process.reap(self.live):
+            p = self.live.pop(pid)
+            assert p.spawned is not None
+            p.spawned.popen.returncode = code  # reaped here: Popen must not wait for it again
             if p.alive:
-                assert p.spawned is not None
-                code = p.spawned.popen.poll()
-                if code is None:
-                    known.add(p.spawned.pid)
-                else:
-                    self._on_exit(p, code)
-        process.reap_orphans(known)
+                self._on_exit(p, code)
 
     # ---- starting -------------------------------------------------------------------------
 
@@ -246,11 +249,15 @@ class Supervisor:
             self._after_failure(p)
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
+        self.poll_every, self.next_poll = POLL_FIRST, p.started + POLL_FIRST  # a new node: look again soon
+        self.live[p.spawned.pid] = p
         p.was_ready, p.starts = False, p.starts + 1
         self.pipes.attach(p)
         self.contained.seen([p.spawned.pid])
         ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
         self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
+        if p.spawned.note:
+            self.out.note(f"{p.label}: {p.spawned.note}", "yellow")
         if node.ready.when == "started":
             self._mark_ready(p, "")
 
@@ -261,6 +268,9 @@ class Supervisor:
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self.start_eligible()
+        if not self.all_ready and all(q.state == "ready" for q in self.procs):
+            self.all_ready = True  # said once: a restart later does not make it news again
+            self.out.note(f"all {len(self.procs)} processes ready ({self.clock() - self.began:.2f}s)", "green")
 
     # ---- exits and restarts ---------------------------------------------------------------
 
@@ -306,10 +316,13 @@ class Supervisor:
     def _tick(self) -> None:
         now = self.clock()
         self.contained.track(now, self.baseline)
-        if any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
+        if now >= self.next_poll and any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
             for p, why in ports_ready(self.procs, listening_ports()):
                 self._mark_ready(p, why)
-            self.poll_every = min(0.05, self.poll_every * 1.5)
+            # On a schedule, not on every event: a flood of output must not become a flood of
+            # listener queries, and a node that binds late is still seen within POLL_LAST.
+            self.poll_every = min(POLL_LAST, self.poll_every * 1.5)
+            self.next_poll = now + self.poll_every
         if self.edges is not None and not self.stopping and self.edges.tick(self.procs, now):
             for p in self.procs:
                 if p.state == "running" and p.inst.node.ready.when == "connected" and self.edges.connected(p.label):

@@ -16,27 +16,32 @@ MAX_NODES = 50_000  # after alias expansion; stops "billion laughs" documents ch
 Path_ = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans, so `restart: no` stays the string "no"."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
 # YAML 1.1 (PyYAML) reads `075151` as octal and `8:42:17` or `1:05` as base 60; YAML 1.2 reads
 # neither. A plain scalar of that shape is refused rather than silently re-based: the author
 # meant a decimal number or a string, and only they know which.
 _AMBIGUOUS_TAG = "tag:zmqrun,2026:ambiguous-number"
 _AMBIGUOUS = re.compile(r"^[-+]?(?:0[0-9_]+(?:\.[0-9_]*)?|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
-for _first in "-+0123456789":
-    _Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, (_AMBIGUOUS_TAG, _AMBIGUOUS))
+
+
+def make_loader(base: type[Any]) -> type[Any]:
+    """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans, so `restart: no`
+    stays the string "no", and ambiguous YAML 1.1 numbers tagged for refusal."""
+    loader: type[Any] = type("_Loader", (base,), {})
+    loader.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))  # fmt: skip
+    for first in "-+0123456789":
+        loader.yaml_implicit_resolvers.setdefault(first, []).insert(0, (_AMBIGUOUS_TAG, _AMBIGUOUS))
+    return loader
+
+
+# LibYAML's parser when PyYAML was built with it: it keeps every node's line (the marks) and
+# composes a file some ten times faster than the pure-Python parser, which matters at start-up.
+_Loader = make_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
 
 MAX_DEPTH = 64  # a topology is a few levels deep; PyYAML's composer recurses once per level
 
@@ -114,7 +119,7 @@ class _Builder:
             if node.tag not in _SCALAR_TAGS:
                 self.fail(path, node, f"unsupported tag {node.tag!r}: only plain data is allowed")
                 return None
-            if node.style is None and "$" in node.value:
+            if not node.style and "$" in node.value:  # plain: None from PyYAML's parser, "" from LibYAML's
                 self.doc.plain.add(path)
             return self.constructor.construct_object(node, deep=True)
         self.active.add(id(node))

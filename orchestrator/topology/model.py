@@ -33,6 +33,9 @@ DEVICES = {
 }
 
 
+BUFFERING = ("line", "full", "unbuffered")
+
+
 def send_rank(socket_type: str) -> int:
     """How much a socket type tends to speak first; the quieter peer should start first."""
     return 2 if socket_type in SENDS_FIRST else 1 if socket_type == "DEALER" else 0
@@ -85,6 +88,7 @@ class Node(NamedTuple):
     stdin: str | tuple[str, ...] | None = None  # None: /dev/null; "inherit"; or lines to feed
     exit_on_end: bool = False
     line: int = 0
+    buffering: str = "line"  # line (a pseudo-terminal) | full (a pipe) | unbuffered (a pipe, PYTHONUNBUFFERED=1)
     image: str | None = None  # container image for `zmqrun export`; None: the topology's default
 
     def socket(self, name: str) -> Socket | None:

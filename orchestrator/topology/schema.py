@@ -6,22 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.topology.model import DEVICES, SOCKET_TYPES
-from orchestrator.topology.parse import (
-    CONDITIONS,
-    DURATION_PATTERN,
-    EXPECT_KEYS,
-    IMAGE,
-    MAX_REPLICAS,
-    NODE_KEYS,
-    READY_KEYS,
-    READY_WHEN,
-    RESTART_KEYS,
-    SECURITY,
-    SOCKET_KEYS,
-    STOP_SIGNALS,
-    TOP_KEYS,
-)  # fmt: skip
+from orchestrator.topology.blocks import CONDITIONS, EXPECT_KEYS, READY_KEYS, READY_WHEN, RESTART_KEYS
+from orchestrator.topology.model import BUFFERING, DEVICES, SOCKET_TYPES
+from orchestrator.topology.parse import IMAGE, MAX_REPLICAS, NODE_KEYS, SECURITY, SOCKET_KEYS, STOP_SIGNALS, TOP_KEYS
+from orchestrator.topology.reader import DURATION_PATTERN
 
 DURATION: dict[str, Any] = {
     "description": "seconds, or a string such as 500ms, 3s, 2m, 1m30s, 1h",
@@ -30,6 +18,8 @@ DURATION: dict[str, Any] = {
         {"type": "string", "pattern": DURATION_PATTERN},
     ],
 }
+BUFFERING_SCHEMA = {"enum": list(BUFFERING),
+                    "description": "line: a pseudo-terminal (the default); full: a pipe; unbuffered: a pipe and PYTHONUNBUFFERED=1"}
 REGEX = {"type": "string", "description": "a Python regular expression"}
 WORDS = {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}
 IMAGE_REF = {"type": "string", "pattern": IMAGE.pattern,
@@ -110,6 +100,7 @@ def schema() -> dict[str, Any]:
             "stdin": {"anyOf": [{"const": "inherit"}, {"type": "null"},
                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
             "exit_on_end": {"type": "boolean"},
+            "buffering": BUFFERING_SCHEMA,
             "image": IMAGE_REF,
         },
         NODE_KEYS,
@@ -137,6 +128,7 @@ def schema() -> dict[str, Any]:
                 "description": {"type": "string"},
                 "ports": {"type": "string", "pattern": r"^\d+\s*-\s*\d+$"},
                 "grace": DURATION,
+                "buffering": BUFFERING_SCHEMA,
                 "nodes": {**_per_node(node), "minProperties": 1},
                 "expect": expect,
                 "image": IMAGE_REF,

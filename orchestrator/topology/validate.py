@@ -142,7 +142,7 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
 
 
 def _did_you_mean(name: str, names: set[str]) -> str:
-    from orchestrator.topology.parse import closest
+    from orchestrator.topology.reader import closest
 
     hint = closest(name, names)
     return f" (did you mean {hint!r}?)" if hint else ""
