@@ -133,6 +133,13 @@ def test_ps_edges_when_edges_are_not_watched(root: Path) -> None:
         assert set(zmqrun("_complete", "2", "zmqrun", "web", "").stdout.split()) == {run.run_id, "webdemo"}
         assert zmqrun("_complete", "3", "zmqrun", "web", "webdemo", "").stdout.split() == []
         assert "--edges" in zmqrun("_complete", "2", "zmqrun", "ps", "--").stdout.split()
+        web = Web(run.run_id)
+        try:
+            os.kill(web.proc.pid, signal.SIGINT)  # Ctrl-C ends the page's server, not the run
+            wait_for(lambda: web.proc.poll() is not None, timeout=15)
+            assert web.proc.returncode == 0 and run.returncode is None
+        finally:
+            web.close()
 
 
 class Web:

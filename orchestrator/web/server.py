@@ -33,11 +33,12 @@ def _csp(page: str) -> str:
     """Only the page's own script and style run (by hash); nothing else is fetched but /state."""
     def digest(tag: str) -> str:
         body = re.search(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
-        assert body is not None, tag
+        if body is None:
+            raise ZmqrunError(f"orchestrator/web/page.html has no <{tag}> (a broken install?)")
         return "'sha256-" + base64.b64encode(hashlib.sha256(body.group(1).encode()).digest()).decode() + "'"
 
     return (f"default-src 'none'; script-src {digest('script')}; style-src {digest('style')}; "
-            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
 
 
 class State:
@@ -116,11 +117,11 @@ def serve(ref: str | None) -> int:
     """Serve until the run ends or Ctrl-C."""
     run = resolve(ref)
     httpd, url = make_server(run)
-    print(f"zmqrun web: run {run.run_id} ({run.name}) at {url}", flush=True)
-    print("read-only; the token in the URL is the only key to it. Ctrl-C to stop.", file=sys.stderr, flush=True)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
-    try:
+    try:  # Ctrl-C from the moment the URL is out ends the server (status 0), as it ends `logs -f`
+        print(f"zmqrun web: run {run.run_id} ({run.name}) at {url}", flush=True)
+        print("read-only; the token in the URL is the only key to it. Ctrl-C to stop.", file=sys.stderr, flush=True)
         while is_alive(run.rundir):
             time.sleep(0.5)
         print(f"run {run.run_id} ended", file=sys.stderr)
