@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from orchestrator.run import process
 from orchestrator.run.plan import Instance
 from orchestrator.run.ports import listeners_netlink
+from orchestrator.run.state import Proc
 
 Address = tuple[str, int]  # (host as the kernel reports it, port)
 
@@ -99,3 +100,34 @@ def audit(running: Iterable[tuple[Instance, int]]) -> list[tuple[Instance, Addre
         found = {by_inode[i] for p in process.tree(pid) for i in _socket_inodes(p) if i in by_inode}
         out += [(inst, address) for address in undeclared(declared(inst), found)]
     return out
+
+
+class ListenerAudit:
+    """When to audit whom (at ready, and again a moment later: a node ready by log or helper may
+    bind late), and which findings were already reported, so each is said once."""
+
+    def __init__(self) -> None:
+        self.due: list[tuple[float, Proc]] = []
+        self.reported: set[tuple[str, str, int]] = set()
+
+    def schedule(self, proc: Proc, now: float, again: float) -> None:
+        self.due += [(now, proc), (now + again, proc)]
+
+    def next_due(self) -> float | None:
+        return min(t for t, _ in self.due) if self.due else None
+
+    def take_due(self, now: float) -> list[Proc]:
+        """The instances whose audit is due now (each once), removed from the schedule."""
+        ready = list(dict.fromkeys(p for t, p in self.due if t <= now))
+        self.due = [(t, p) for t, p in self.due if t > now]
+        return ready
+
+    def new(self, running: list[tuple[Instance, int]]) -> list[tuple[Instance, str]]:
+        """Each undeclared listener of these (instance, pid) pairs not reported before, with its
+        address written for people."""
+        found = []
+        for inst, (host, port) in audit(running):
+            if (inst.label, host, port) not in self.reported:
+                self.reported.add((inst.label, host, port))
+                found.append((inst, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"))
+        return found

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from orchestrator.run.state import Proc
-from orchestrator.view.printer import LineSplitter
+from orchestrator.view.printer import PARTIAL_AFTER, LineSplitter
 
 READ_CHUNK = 1 << 16
 
@@ -92,6 +92,17 @@ class Pipes:
             p.stdin_left = b""
         if not p.stdin_left:
             self._close_stdin(p)  # EOF for the node
+
+    def show_partials(self, procs: list[Proc], now: float, clock: Callable[[], float],
+                      show: Callable[[Proc, str], None]) -> None:  # fmt: skip
+        """A line without its newline (a prompt) is shown once it has sat PARTIAL_AFTER; first the
+        pipe is drained, since a line cut in two by chunking is no prompt."""
+        for p in procs:
+            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
+                self.read(p)
+                since = p.splitter.waiting_since
+                if since is not None and clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
+                    show(p, text)
 
     def close_ready(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.ready_fd is not None

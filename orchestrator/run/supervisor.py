@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.control.server import ControlServer
 from orchestrator.run import cleanup, process
-from orchestrator.run.audit import audit
+from orchestrator.run.audit import ListenerAudit
 from orchestrator.run.containment import Containment
 from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.handle import Handle
@@ -80,8 +80,7 @@ class Supervisor:
         self.all_ready = False
         self.live: dict[int, Proc] = {}  # pid -> the instance it runs, until it is reaped
         self.began = clock()
-        self.to_audit: list[tuple[float, Proc]] = []  # listener audits due: at ready, and AUDIT_AGAIN later
-        self.audited: set[tuple[str, str, int]] = set()  # (label, host, port) already reported
+        self.audit = ListenerAudit()
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
         self.edges = edges  # samples the kernel's view of every edge on its own deadline
         self.info = info or {"run_id": plan.run_id}  # what the control socket says about this run
@@ -148,8 +147,8 @@ class Supervisor:
         for p in self.procs:
             if p.splitter.waiting_since is not None:
                 deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
-        if self.to_audit and not self.stopping:
-            deadlines.append(min(t for t, _ in self.to_audit))
+        if (due := self.audit.next_due()) is not None and not self.stopping:
+            deadlines.append(due)
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -264,7 +263,7 @@ class Supervisor:
     def _mark_ready(self, p: Proc, why: str) -> None:
         p.state, p.was_ready = "ready", True
         now = self.clock()
-        self.to_audit += [(now, p), (now + AUDIT_AGAIN, p)]  # again: a node ready by log or helper may bind late
+        self.audit.schedule(p, now, AUDIT_AGAIN)
         if why:
             self.out.note(f"{p.label} is ready ({why})")
         self.start_eligible()
@@ -337,16 +336,9 @@ class Supervisor:
             if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
                 p.restarts.append(now)
                 self._spawn(p)
-        if self.to_audit and not self.stopping and min(t for t, _ in self.to_audit) <= now:
-            self._audit(list(dict.fromkeys(p for t, p in self.to_audit if t <= now)))
-            self.to_audit = [(t, p) for t, p in self.to_audit if t > now]
-        for p in self.procs:  # a prompt without its newline is shown once it has sat a moment
-            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
-                self.pipes.read(p)  # first what the pipe holds: a line cut by chunking is no prompt
-                since = p.splitter.waiting_since
-                if since is not None and self.clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
-                    shown = self.plan.keys.redact(p.label, [text]) if self.plan.keys is not None else [text]
-                    self.out.lines(p.label, shown)
+        if (due := self.audit.next_due()) is not None and due <= now and not self.stopping:
+            self._audit(self.audit.take_due(now))
+        self.pipes.show_partials(self.procs, now, self.clock, self._show_partial)
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             self.stopper.tick(now)  # also single stops: by hand, or to restart
         if self.control is not None:
@@ -360,6 +352,9 @@ class Supervisor:
         if self.view is not None and now >= self.next_view:
             self.view.refresh(self.procs, now)
             self.next_view = now + self.view.interval
+
+    def _show_partial(self, p: Proc, text: str) -> None:
+        self.out.lines(p.label, self.plan.keys.redact(p.label, [text]) if self.plan.keys is not None else [text])
 
     def _progress(self, now: float) -> None:
         """Long waits say what they wait for: a slow start, or a stop sitting out its grace."""
@@ -376,11 +371,7 @@ class Supervisor:
     def _audit(self, procs: list[Proc]) -> None:
         """Warn of (or with --strict, fail on) listeners the topology does not declare."""
         running = [(p.inst, p.spawned.pid) for p in procs if p.alive and p.spawned is not None]
-        for inst, (host, port) in audit(running):
-            if (inst.label, host, port) in self.audited:
-                continue
-            self.audited.add((inst.label, host, port))
-            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        for inst, where in self.audit.new(running):
             message = f"{inst.label} listens on {where}, which the topology does not declare"
             if self.options.strict:
                 self.out.note(f"error: {message} (--strict)", "bold red")
@@ -389,7 +380,6 @@ class Supervisor:
                 self.begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
             else:
                 self.out.note(f"warning: {message}", "yellow", stream="diagnosis")  # one of the edge diagnoses too
-
 
     # ---- stopping -------------------------------------------------------------------------
 
