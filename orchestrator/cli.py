@@ -13,7 +13,7 @@ from orchestrator.view.printer import to_devnull
 from orchestrator.view.text import one_line
 
 COMMANDS = ("run", "check", "test", "free", "graph", "schema", "config", "examples", "completion", "_complete",
-            "export", "ls", "ps", "logs", "stop", "start", "restart")
+            "export", "ls", "ps", "logs", "stop", "start", "restart", "web")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -123,6 +123,9 @@ def _control_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     ls = sub.add_parser("ls", help="the runs alive for this user")
     ps = sub.add_parser("ps", help="one row per instance of a live run")
     ps.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
+    ps.add_argument("--edges", action="store_true", help="one row per edge instead: state and rate each way")
+    web = sub.add_parser("web", help="a live read-only page of a run's topology, on 127.0.0.1 with a secret URL")
+    web.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
     logs = sub.add_parser("logs", help="recent output of a live run's instances, from memory")
     logs.add_argument("words", nargs="*", metavar="[RUN] [NODE[.N]...]")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the run ends")
@@ -236,7 +239,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from orchestrator.commands.free import free
 
         return free(args.ports, args.force)
-    if args.command in ("ls", "ps", "logs", "stop", "start", "restart"):
+    if args.command in ("ls", "ps", "logs", "stop", "start", "restart", "web"):
         return _control(args)
     if args.command == "test":
         from orchestrator.commands.smoke import run_all
@@ -253,7 +256,11 @@ def _control(args: argparse.Namespace) -> int:
     if args.command == "ls":
         return control.ls(args.json)
     if args.command == "ps":
-        return control.ps(args.run, args.json)
+        return control.ps(args.run, args.json, args.edges)
+    if args.command == "web":
+        from orchestrator.web.server import serve
+
+        return serve(args.run)
     if args.command == "logs":
         from orchestrator.run.runner import cli_duration
 

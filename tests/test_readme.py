@@ -28,7 +28,8 @@ def blocks(lang: str) -> list[str]:
 def test_every_fenced_block_is_covered_here():
     # A new kind of example needs a test below before it may appear in the README.
     assert sorted({kind for kind, _ in BLOCKS}) == ["", "mermaid", "python", "yaml"]
-    assert len(blocks("")) == 5 and len(blocks("yaml")) == 4 and len(blocks("python")) == 2
+    # The `zmqrun ps --edges` screen is compared with a real run's in tests/test_web.py.
+    assert len(blocks("")) == 6 and len(blocks("yaml")) == 4 and len(blocks("python")) == 2
     assert len(INDENTED) == 1 and len(re.findall(r"^ +```", README, re.MULTILINE)) == 2  # one indented block
 
 

@@ -140,6 +140,8 @@ def candidates(parser: argparse.ArgumentParser, words: list[str], index: int) ->
         out = []
     elif command in ("ps", "logs", "stop", "start", "restart"):
         out = _live_runs(positionals)
+    elif command == "web":
+        out = [] if positionals else _live_runs([])  # the run, and nothing after it
     elif command == "run" and positionals and os.path.isfile(positionals[0]):
         out = node_names(positionals[0])  # zmqrun FILE NODE...
     else:

@@ -64,7 +64,9 @@ def _memory(rss: int | None) -> str:
     return "-" if rss is None else f"{rss / (1 << 20):.1f} MiB"
 
 
-def ps(ref: str | None, as_json: bool) -> int:
+def ps(ref: str | None, as_json: bool, edges: bool = False) -> int:
+    if edges:
+        return ps_edges(ref, as_json)
     status = ControlClient(resolve(ref)).ps()
     if as_json:
         _dump({"run": status.run, "instances": [i._asdict() for i in status.instances.values()]})
@@ -74,6 +76,24 @@ def ps(ref: str | None, as_json: bool) -> int:
            [[i.label, i.state, str(i.pid or "-"), duration(i.uptime), str(i.restarts), i.last_exit or "-",
              "-" if i.cpu_seconds is None else f"{i.cpu_seconds:.2f}s", _memory(i.memory_rss),
              " ".join(i.ports) or "-"] for i in status.instances.values()])  # fmt: skip
+    return ExitStatus.OK
+
+
+def ps_edges(ref: str | None, as_json: bool) -> int:
+    from orchestrator.edges.report import rate, state_text, types_text
+
+    found = ControlClient(resolve(ref)).edges()
+    rows = [e.as_dict() for e in found.edges]
+    if as_json:
+        _dump({"run": found.run, "watched": found.watched, "interval": found.interval, "edges": rows})
+        return ExitStatus.OK
+    watched = f"sampled every {found.interval:g}s" if found.watched else "edges not watched (--edge-interval 0)"
+    print(f"run {found.run['run_id']}: {found.run['name']} ({len(rows)} edges, {watched})")
+    now = time.time()
+    _table(["EDGE", "TYPES", "ENDPOINT", "STATE", "RATE ->", "<-"],
+           [[f"{r['from']} -> {r['to']}", types_text(r), r["endpoint"],
+             state_text({**r, "for": None if r["since"] is None else max(0.0, now - r["since"])}),
+             rate(r["rate_forward"]), rate(r["rate_back"])] for r in rows])  # fmt: skip
     return ExitStatus.OK
 
 

@@ -54,6 +54,40 @@ class Status(NamedTuple):
     instances: dict[str, Instance]
 
 
+class EdgeRow(NamedTuple):
+    """One row of `zmqrun ps --edges`: a declared edge along the data flow (the sender first)."""
+
+    from_: str  # INSTANCE.SOCKET, or the endpoint when it is outside the topology
+    to: str
+    from_instance: str | None  # instance labels (None: outside the topology)
+    to_instance: str | None
+    from_type: str | None  # socket types
+    to_type: str | None
+    binds: str  # which end binds: "from" or "to" (the other connects)
+    endpoint: str
+    transport: str  # tcp or ipc
+    state: str  # up, down, never up, unknown (not sampled yet, or edges not watched)
+    since: float | None  # when it went up or down (seconds since the epoch)
+    reconnects: int
+    rate_forward: float | None  # bytes per second along the data flow; None where not counted (ipc)
+    rate_back: float | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> EdgeRow:
+        values: dict[str, Any] = {f: row.get("from" if f == "from_" else f) for f in cls._fields}
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {("from" if k == "from_" else k): v for k, v in self._asdict().items()}
+
+
+class Edges(NamedTuple):
+    run: dict[str, Any]
+    watched: bool  # False under `--edge-interval 0`: every state is unknown
+    interval: float | None  # seconds between samples
+    edges: list[EdgeRow]
+
+
 class LogLine(NamedTuple):
     time: float  # when zmqrun relayed it (seconds since the epoch)
     label: str  # NODE.N
@@ -70,6 +104,11 @@ class ControlClient:
     def ps(self) -> Status:
         reply = self._one({"op": "ps"})
         return Status(reply["run"], {r["label"]: Instance.from_row(r) for r in reply["instances"]})
+
+    def edges(self) -> Edges:
+        reply = self._one({"op": "edges"})
+        return Edges(reply["run"], bool(reply.get("watched")), reply.get("interval"),
+                     [EdgeRow.from_row(r) for r in reply["edges"]])  # fmt: skip
 
     def logs(self, targets: Sequence[str] = (), tail: int | None = None, since: float | None = None,
              follow: bool = False, until: float | None = None) -> Iterator[LogLine]:  # fmt: skip

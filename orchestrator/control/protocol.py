@@ -3,14 +3,15 @@
 A request is `{"op": OP, ...}` with OP one of OPS. The first reply line is `{"ok": true, ...}` or
 `{"ok": false, "error": MESSAGE, "status": EXIT_STATUS}`. `logs` then sends one
 `{"time", "label", "line"}` object per line, then `{"end": true}`: at once, or with `follow` when
-the run ends. A follower whose unsent output passes a bound is dropped (closed without `end`)."""
+the run ends. `edges` answers `{"ok": true, "run", "watched", "interval", "edges": [ROW...]}` with
+one row per declared edge (edges/report.py). A follower whose unsent output passes a bound is dropped (closed without `end`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-OPS = ("ps", "logs", "stop", "start", "restart")
+OPS = ("ps", "edges", "logs", "stop", "start", "restart")
 MAX_REQUEST = 1 << 16  # bytes; a longer request line is refused
 
 

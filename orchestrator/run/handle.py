@@ -61,6 +61,22 @@ class Handle:
             })  # fmt: skip
         return rows
 
+    def edge_rows(self) -> dict[str, Any]:
+        """Every declared edge along the data flow, as the run's edge watch last saw it (unknown
+        when edges are not watched, `--edge-interval 0`)."""
+        import time
+
+        from orchestrator.edges.declared import declared_edges
+        from orchestrator.edges.report import edge_row
+
+        watch = self.sup.edges
+        edges = watch.edges if watch is not None else declared_edges(self.sup.plan)
+        states = watch.states if watch is not None else [None] * len(edges)
+        now, wall = self.sup.clock(), time.time()
+        watched = watch is not None and watch.interval != float("inf")
+        return {"watched": watched, "interval": watch.interval if watched else None,  # type: ignore[union-attr]
+                "edges": [edge_row(e, st, now, wall) for e, st in zip(edges, states, strict=True)]}  # fmt: skip
+
     # ---- by hand --------------------------------------------------------------------------
 
     def stop_run(self, reason: str) -> None:

@@ -50,37 +50,19 @@ def status_table(procs: list[Proc], usage: dict[int, tuple[float, float]], now: 
     return table
 
 
-SENDERS = ("PUB", "XPUB", "PUSH")
-
-
-def rate(bps: float) -> str:
-    for unit, size in (("MB/s", 1e6), ("kB/s", 1e3)):
-        if bps >= size:
-            return f"{bps / size:.1f} {unit}"
-    return f"{bps:.0f} B/s"
-
-
 def edges_table(edges: tuple[Edge, ...], states: list[EdgeState | None], now: float, width: int = 80) -> Any:
     """One row per edge, drawn along the data flow: a sender's end on the left."""
     from rich.table import Table
     from rich.text import Text
 
+    from orchestrator.edges.report import edge_row, rate, state_text, types_text
+
     rows = []
     for e, st in zip(edges, states, strict=True):
-        binder = f"{e.binder}.{e.binder_socket}" if e.binder else e.endpoint
-        forward = e.binder_type in SENDERS and e.connecter_type not in SENDERS
-        left, right = (binder, f"{e.connecter}.{e.connecter_socket}") if forward else (f"{e.connecter}.{e.connecter_socket}", binder)
-        types = f"{e.binder_type}>{e.connecter_type}" if forward else f"{e.connecter_type}>{e.binder_type or '?'}"
-        if st is None:
-            state, style = "-", "dim"
-        elif st.connected:
-            again = f" ({st.reconnects} reconnects)" if st.reconnects else ""
-            state, style = f"up {now - st.since:.0f}s{again}", "green"
-        else:
-            state, style = f"down {now - st.since:.0f}s" if st.connections else "never up", "red"
-        there, back = ((st.rate_to_connecter, st.rate_to_binder) if forward else (st.rate_to_binder, st.rate_to_connecter)) if st else (0.0, 0.0)
-        counted = st is not None and st.connected and e.transport == "tcp"
-        rows.append((f"{left} -> {right}", types, (state, style), rate(there) if counted else "-", rate(back) if counted else "-"))
+        r = edge_row(e, st, now, now)
+        style = {"up": "green", "unknown": "dim"}.get(r["state"], "red")
+        rows.append((f"{r['from']} -> {r['to']}", types_text(r), (state_text(r), style),
+                     rate(r["rate_forward"]), rate(r["rate_back"])))  # fmt: skip
     # The edge names give way to a narrow terminal; below 12 characters for them, the types go,
     # then the rate back. Lines never wrap: a wrapped live table scrolls the logs away.
     heads = ["edge", "types", "state", "rate ->", "<-"]

@@ -4,6 +4,7 @@ declares (from ZMQRUN_SOCKETS) with plain pyzmq, then plays one role given on it
   pub SOCK TOPIC     publish "TOPIC n" in small bursts, forever
   sub SOCK PREFIX    subscribe to PREFIX and receive forever
   push SOCK COUNT    send COUNT messages at once, then wait
+  gate SOCK FILE     wait until FILE exists, then send in small bursts forever (traffic starts late)
   pull SOCK DELAY    wait DELAY seconds before opening the sockets, then receive forever
   listen             also listen on a port nobody declared, then wait
   idle               open nothing at all (a declared edge that never connects)
@@ -44,7 +45,12 @@ if role == "push":
 try:
     n = 0
     while True:
-        if role == "pub":
+        if role == "gate":
+            if os.path.exists(args[1]):
+                for _ in range(50):
+                    sockets[args[0]].send(b"y" * 200)
+            time.sleep(0.02)
+        elif role == "pub":
             for _ in range(200):
                 sockets[args[0]].send_string(f"{args[1]} {n}")
                 n += 1

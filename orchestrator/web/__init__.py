@@ -1,0 +1,1 @@
+"""`zmqrun web`: a live read-only page of one run, served by a client of its control socket."""
