@@ -200,7 +200,13 @@ class Node:
         self.poll([], seconds)
 
     def ready(self) -> None:
-        """Tell zmqrun this node is ready (for `ready: helper`); harmless otherwise."""
+        """Tell zmqrun this node is ready (for `ready: helper`); harmless otherwise. What the node
+        printed before is flushed first, so zmqrun shows it before it starts the dependents."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed or broken stream is no reason to stay unready
         self._report(b"ready\n")  # the pipe stays open: handshake failures are reported on it too
 
     # ---- shutdown -------------------------------------------------------------------------

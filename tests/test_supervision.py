@@ -10,6 +10,7 @@ import sys
 import time
 
 import psutil
+import pytest
 from conftest import run_marker_pids, wait_for
 
 from orchestrator.run.restart import decide
@@ -212,11 +213,15 @@ def test_second_ctrl_c_forces(zmqrun):
     assert proc.returncode == 130
 
 
-def test_ready_through_the_helper_orders_dependents(zmqrun):
+@pytest.mark.parametrize("buffering, flush", [("line", "True"), ("full", "False")])
+def test_ready_through_the_helper_orders_dependents(zmqrun, buffering, flush):
+    # What a node printed before ready() is shown before its dependents start, even a line it
+    # left in its own buffer (buffering: full, no flush): ready() flushes, zmqrun drains first.
     path = zmqrun.write(f"""\
     nodes:
       warm:
-        run: [{PY}, -c, "import time\\nfrom orchestrator.node import Node\\nwith Node() as n:\\n  time.sleep(0.5)\\n  print('warmed', flush=True)\\n  n.ready()\\n  n.sleep(600)"]
+        buffering: {buffering}
+        run: [{PY}, -c, "import time\\nfrom orchestrator.node import Node\\nwith Node() as n:\\n  time.sleep(0.5)\\n  print('warmed', flush={flush})\\n  n.ready()\\n  n.sleep(600)"]
         ready: helper
       after:
         run: [{PY}, -c, "print('after runs')"]

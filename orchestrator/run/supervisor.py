@@ -198,6 +198,7 @@ class Supervisor:
         for line in self.pipes.read_ready(p):
             if line == "ready":
                 if p.state == "running" and p.inst.node.ready.when == "helper":
+                    self.pipes.read(p)  # what it printed before saying so comes first, then its dependents
                     self._mark_ready(p, "the helper said so")
             elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
                 self.out.note(handshake.describe(p.label, failure), "bold red")
