@@ -4,13 +4,12 @@ the unix peer of an ipc edge. No cooperation from the nodes is needed."""
 
 from __future__ import annotations
 
-import os
 import socket
 
 from orchestrator.edges.declared import Edge
 from orchestrator.edges.track import Observation
 from orchestrator.run import sockdiag
-from orchestrator.run.sockdiag import ESTABLISHED
+from orchestrator.run.sockdiag import ESTABLISHED, socket_inodes
 
 
 def descendants(pid: int) -> list[int]:
@@ -25,22 +24,6 @@ def descendants(pid: int) -> list[int]:
         except (OSError, ValueError):
             pass
     return out
-
-
-def socket_inodes(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return found
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.append(int(target[8:-1]))
-    return found
 
 
 def cpu_ns(pid: int) -> int | None:

@@ -6,12 +6,12 @@ kernel (sock_diag, else /proc);
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterable
 
 from orchestrator.run import process
 from orchestrator.run.plan import Instance
 from orchestrator.run.ports import listeners_netlink
+from orchestrator.run.sockdiag import socket_inodes
 from orchestrator.run.state import Proc
 
 Address = tuple[str, int]  # (host as the kernel reports it, port)
@@ -73,22 +73,6 @@ def _listening_by_inode() -> dict[int, Address]:
     return found
 
 
-def _socket_inodes(pid: int) -> set[int]:
-    inodes: set[int] = set()
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return inodes
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[8:-1]))
-    return inodes
-
-
 def audit(running: Iterable[tuple[Instance, int]]) -> list[tuple[Instance, Address]]:
     """The undeclared listening addresses of running instances (each with its process tree),
     with one read of the kernel's socket tables for all of them."""
@@ -97,7 +81,7 @@ def audit(running: Iterable[tuple[Instance, int]]) -> list[tuple[Instance, Addre
         return []
     out = []
     for inst, pid in running:
-        found = {by_inode[i] for p in process.tree(pid) for i in _socket_inodes(p) if i in by_inode}
+        found = {by_inode[i] for p in process.tree(pid) for i in socket_inodes(p) if i in by_inode}
         out += [(inst, address) for address in undeclared(declared(inst), found)]
     return out
 

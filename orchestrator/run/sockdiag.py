@@ -4,6 +4,7 @@ listener checks of start-up and for the edge sampler."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -186,3 +187,21 @@ def lookup_unix(sockets: list[UnixSocket]) -> list[bool]:
     """Whether each of these unix sockets is still there and connected."""
     found = _lookup(_datagram([_unix_request(0xFFF, s.inode, s.cookie) for s in sockets]), 16)
     return [m is not None and m[2] == ESTABLISHED for m in found]
+
+
+def socket_inodes(pid: int) -> list[int]:
+    """The inodes of the sockets a process holds open (from /proc/PID/fd), which is how a socket
+    the kernel reports is tied to its process; [] for a process gone or not ours to read."""
+    found: list[int] = []
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.append(int(target[8:-1]))
+    return found
