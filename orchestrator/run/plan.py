@@ -158,7 +158,7 @@ def make_plan(
                 bindings.append(Binding(sock.name, sock.type, sock.bind, eps, ports, count, mechanism, curve_keys))
             label = f"{node.name}.{replica}"
             pair = (public(label), keys.secret_file(label)) if keys and any(b.security == "curve" for b in bindings) else None
-            instances.append(_instance(topology, node, replica, tuple(bindings), run_id, python, base_env, pair, rundir))
+            instances.append(instance(topology, node, replica, tuple(bindings), run_id, python, base_env, pair, rundir))
     after, conflicts = start_order(topology)
     return Plan(topology, run_id, tuple(instances), waves(topology, after), after, rundir, keys, conflicts)
 
@@ -174,9 +174,11 @@ def connecting(topology: Topology) -> dict[tuple[str, str], int]:
     return incoming
 
 
-def _instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
+def instance(topology: Topology, node: Node, replica: int, bindings: tuple[Binding, ...],
               run_id: str, python: str, base_env: dict[str, str], curve: tuple[str, str] | None = None,
               rundir: str = "") -> Instance:  # fmt: skip
+    """One instance as it will run: argv, env and endpoints (also what `zmqrun export` puts in a
+    pod template, so the environment contract is the same everywhere)."""
     values: dict[str, list[str]] = {
         "node": [node.name], "replica": [str(replica)], "replicas": [str(node.replicas)],
         "run_id": [run_id], "python": [python], "topology": [topology.name],
@@ -327,8 +329,3 @@ def waves(topology: Topology, after: dict[str, tuple[tuple[str, str], ...]]) -> 
     for n in topology.nodes:
         out.setdefault(level[n.name], []).append(n.name)
     return tuple(tuple(out[k]) for k in sorted(out))
-
-
-
-# `zmqrun export` fills the same environment contract for a pod template.
-instance = _instance
