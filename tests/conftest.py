@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,28 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Wait for `proc` and return the rest of its stdout and stderr. Use this, not
+    `communicate()`, once a test has read lines with `proc.stdout.readline()`: communicate reads
+    the raw pipe, so whatever readline had already buffered (a burst printed in one write) would be
+    lost. Readers run in threads so a full pipe cannot block the process while we wait."""
+    parts: dict[str, str] = {}
+    streams = {"out": proc.stdout, "err": proc.stderr}
+    readers = [
+        threading.Thread(target=lambda k=k, f=f: parts.__setitem__(k, f.read() if f else ""), daemon=True)
+        for k, f in streams.items()
+    ]
+    for r in readers:
+        r.start()
+    deadline = time.monotonic() + timeout
+    for r in readers:
+        r.join(max(0.0, deadline - time.monotonic()))
+    if any(r.is_alive() for r in readers):
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    proc.wait(max(0.1, deadline - time.monotonic()))
+    return parts["out"], parts["err"]
 
 
 def run_marker_pids(run_id: str) -> list[int]:

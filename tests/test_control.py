@@ -21,7 +21,7 @@ import pytest
 from orchestrator.api import Run
 from orchestrator.control.client import ControlClient
 from orchestrator.run.runs import alive_runs, rundir_of
-from tests.conftest import ROOT, run_marker_pids, wait_for
+from tests.conftest import ROOT, finish, run_marker_pids, wait_for
 
 TICK = """\
 import os, sys, time
@@ -152,7 +152,7 @@ def test_logs_tail_since_follow_and_bad_names(runs_root: Path) -> None:
             first = follower.stdout.readline()
             assert first.startswith("ticker.2 | tick ")
             run.stop()  # the whole run: a followed stream ends with it
-            rest, _ = follower.communicate(timeout=30)
+            rest, _ = finish(follower, 30)
             assert follower.returncode == 0
             assert all(line.startswith("ticker.2 | ") for line in rest.splitlines())
         finally:

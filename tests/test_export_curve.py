@@ -74,8 +74,11 @@ def test_manifests_hold_no_key_and_are_the_same_bytes_every_time(
 
 
 def _z85(line: str) -> list[str]:
-    value = line.split("=", 1)[1].strip("'") if "=" in line else ""
-    if value.startswith("{"):
+    """The keys on one `NAME='value'` line of an env file. Chosen by NAME, never by the value's
+    first character: a z85 key may itself begin with `{`."""
+    name, _, value = line.removeprefix("export ").partition("=")
+    value = value.strip("'")
+    if name == "ZMQRUN_SOCKETS":
         specs = json.loads(value.replace("'\"'\"'", "'"))
         return [k for s in specs.values() for k in s.get("clientkeys", []) + s.get("serverkeys", [])]
     return [k for k in value.split() if len(k) == 40]

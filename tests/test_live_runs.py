@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import wait_for
+from conftest import finish, wait_for
 
 from orchestrator.run import runs
 
@@ -73,7 +73,7 @@ def test_check_free_and_a_second_run_leave_a_live_run_alone(zmqrun, launcher):
     assert node.is_running() and node.status() != psutil.STATUS_ZOMBIE and listening(port)
     assert first.poll() is None
     first.send_signal(signal.SIGINT)
-    out, _ = first.communicate(timeout=30)
+    out, _ = finish(first, 30)
     assert first.returncode == 130
     assert "server.1" in out and "stopped" in out
 
@@ -124,7 +124,7 @@ def test_a_second_run_gives_way_even_before_the_first_has_bound_its_port(zmqrun)
     assert "(live zmqrun run zr-" in second.stderr and f"zmqrun pid {first.pid})" in second.stderr, second.stderr
     assert first.poll() is None
     first.send_signal(signal.SIGINT)
-    first.communicate(timeout=30)
+    finish(first, 30)
     assert first.returncode == 130
 
 

@@ -11,7 +11,7 @@ import sys
 import zlib
 
 import pytest
-from conftest import wait_for
+from conftest import finish, wait_for
 
 from orchestrator.run import process
 
@@ -100,7 +100,7 @@ def test_a_line_appears_while_the_node_still_runs(zmqrun, program):
     lines: list[str] = []
     wait_for(lambda: any("| hello from" in line for line in lines) or lines.append(proc.stdout.readline()), 20)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=20)
+    finish(proc, 20)
 
 
 def test_lines_printed_before_a_sigkill_are_kept(zmqrun):

@@ -9,7 +9,7 @@ import sys
 
 import psutil
 import pytest
-from conftest import ROOT, run_marker_pids, wait_for
+from conftest import ROOT, finish, run_marker_pids, wait_for
 
 PY = sys.executable
 
@@ -81,7 +81,7 @@ def test_ctrl_c_stops_stubborn_nodes_and_escaped_grandchildren(zmqrun):
     before = run_marker_pids(run_id)
     assert len(before) >= 6  # 3 stubborn, parent, its setsid grandchild, server
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    out, err = finish(proc, 20)
     text = "".join(lines) + out
     assert proc.returncode == 130, text + err
     assert "did not exit" in text and "sending SIGTERM" in text and "sending SIGKILL" in text
@@ -155,7 +155,7 @@ def test_sigterm_and_sighup_stop_the_run(zmqrun, sig):
     proc = zmqrun.start(str(path))
     wait_for(lambda: "up" in proc.stdout.readline(), timeout=20)
     proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=20)
+    out, _ = finish(proc, 20)
     assert proc.returncode == 128 + sig
     assert f"received {signal.Signals(sig).name}" in out
 
@@ -176,8 +176,8 @@ def test_sigkill_of_zmqrun_leaves_no_node_behind(zmqrun):
 def test_two_runs_of_one_topology_at_once_do_not_collide(zmqrun):
     path = ROOT / "topologies" / "push-pull.yaml"
     first, second = zmqrun.start(str(path)), zmqrun.start(str(path))
-    out1, _ = first.communicate(timeout=60)
-    out2, _ = second.communicate(timeout=60)
+    out1, _ = finish(first, 60)
+    out2, _ = finish(second, 60)
     assert first.returncode == 0 and second.returncode == 0, out1 + out2
     assert set(ports_of(out1)).isdisjoint(ports_of(out2))
     assert_clean(out1)
@@ -286,7 +286,7 @@ def test_no_run_directory_is_left_however_the_run_ends(zmqrun, tmp_path, ending)
         proc.send_signal(signallib.SIGINT)
     elif ending == "SIGKILL":
         proc.kill()  # zmqrun cannot clean up: its guardian must
-    proc.communicate(timeout=30)
+    finish(proc, 30)
     wait_for(lambda: not rundir.exists(), timeout=10)
     assert list(tmp.iterdir()) == []
 
@@ -312,5 +312,5 @@ def test_a_prompt_without_newline_is_shown_before_enter_and_only_once(zmqrun):
     wait_for(lambda: seen.append(proc.stdout.readline()) or "your name> " in seen[-1], timeout=20)
     assert seen[-1].rstrip("\n").endswith("asker.1 | your name> ")
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    out, _ = finish(proc, 30)
     assert ("".join(seen) + out).count("your name>") == 1

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import run_marker_pids, wait_for
+from conftest import finish, run_marker_pids, wait_for
 
 from orchestrator.run import process
 
@@ -37,7 +37,7 @@ def test_a_soft_open_file_limit_is_raised_for_many_nodes(zmqrun):
     code = "import resource; print('nofile', resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     path = zmqrun.write(f"nodes:\n  n:\n    replicas: 120\n    run: [{PY}, -c, \"{code}\"]\n    ready: started\n")
     proc = start_limited(zmqrun, path, 100, 4096)
-    out, err = proc.communicate(timeout=120)
+    out, err = finish(proc, 120)
     assert proc.returncode == 0, out + err
     limits = {int(m) for m in re.findall(r"\| nofile (\d+)$", out, re.MULTILINE)}
     assert len(re.findall(r"\| nofile", out)) == 120
@@ -48,7 +48,7 @@ def test_a_soft_open_file_limit_is_raised_for_many_nodes(zmqrun):
 def test_a_hard_open_file_limit_too_low_is_a_clear_error_before_any_start(zmqrun):
     path = zmqrun.write(f"nodes:\n  n:\n    replicas: 500\n    run: [{PY}, -c, \"print('started')\"]\n")
     proc = start_limited(zmqrun, path, 256, 256)
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc, 60)
     assert proc.returncode == 1
     assert "500 processes need about 1564 open files in zmqrun, but the limit is 256 (ulimit -Hn)" in err
     assert "started" not in out
@@ -63,7 +63,7 @@ def test_two_hundred_nodes_start_relay_and_stop(zmqrun):
     run_id = re.search(r"run (zr-[0-9a-f]+)", "".join(lines)).group(1)
     assert len(run_marker_pids(run_id)) == 200
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out, err = finish(proc, 120)
     text = "".join(lines) + out
     assert proc.returncode == 130, err
     assert sorted(int(m) for m in re.findall(r"\| up (\d+)$", text, re.MULTILINE)) == list(range(1, 201))

@@ -10,7 +10,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import run_marker_pids, wait_for
+from conftest import finish, run_marker_pids, wait_for
 
 PY = sys.executable
 # A server that shuts down cleanly (exit 0) on SIGINT, and says so.
@@ -107,7 +107,7 @@ def test_a_signal_stops_zmqrun_test_cleanly_and_writes_junit_for_what_ran(zmqrun
     wait_for(lambda: seen.append(proc.stdout.readline()) or "first is running" in seen[-1], timeout=30)
     run_id = next(line.split("| run ", 1)[1].split(":")[0] for line in seen if "| run zr-" in line)
     proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=30)
+    out, _ = finish(proc, 30)
     assert proc.returncode == 128 + sig, out
     assert "second ran" not in out and "b.yaml" not in out
     assert f"stopped by {signal.Signals(sig).name}, 1 not run" in out

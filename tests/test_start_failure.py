@@ -7,7 +7,7 @@ import re
 import sys
 import time
 
-from conftest import wait_for
+from conftest import finish, wait_for
 
 from orchestrator.run.readiness import condition_met, never_met
 from orchestrator.run.state import Proc
@@ -33,7 +33,7 @@ def test_a_binder_that_exits_1_at_start_ends_the_run_at_once(zmqrun):
     proc = zmqrun.start(str(path))
     wait_for(lambda: "sink.1 exit 1" in proc.stdout.readline(), timeout=30)
     exited_at = time.monotonic()
-    rest, _ = proc.communicate(timeout=30)
+    rest, _ = finish(proc, 30)
     elapsed = time.monotonic() - exited_at
     assert proc.returncode == 1, rest
     assert "worker.1 cannot start: sink.1 exited 1 before it was ready" in rest

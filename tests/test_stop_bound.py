@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from conftest import wait_for
+from conftest import finish, wait_for
 
 from orchestrator.run.stopper import WAVES_BUDGET
 
@@ -56,7 +56,7 @@ def test_a_twenty_stage_chain_stops_within_grace_plus_a_moment(zmqrun):
     wait_for(lambda: re.match(r"s1\.1 +\| up", proc.stdout.readline()), timeout=90)
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = finish(proc, 60)
     elapsed = time.monotonic() - start
     assert proc.returncode == 130, out
     # The promise is grace (2 s) + 1.5 s; the extra 1.5 s is slack for a loaded 2-core machine

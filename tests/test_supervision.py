@@ -11,7 +11,7 @@ import time
 
 import psutil
 import pytest
-from conftest import run_marker_pids, wait_for
+from conftest import finish, run_marker_pids, wait_for
 
 from orchestrator.run.restart import decide
 from orchestrator.topology.model import Restart
@@ -60,7 +60,7 @@ def test_stop_during_backoff_is_never_followed_by_a_restart(zmqrun):
     proc = zmqrun.start(str(path))
     wait_for(lambda: "restarting in 5.0s" in proc.stdout.readline(), timeout=20)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
+    out, _ = finish(proc, 20)
     assert proc.returncode == 130
     assert "restart cancelled by the stop" in out
     assert "crasher.1 | crash" not in out  # no second incarnation after the stop
@@ -93,7 +93,7 @@ def test_a_stopped_node_and_twenty_stubborn_ones_take_one_grace(zmqrun):
     wait_for(lambda: frozen.status() == psutil.STATUS_STOPPED, timeout=10)
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    out, _ = finish(proc, 30)
     elapsed = time.monotonic() - start
     assert proc.returncode == 130
     assert "frozen.1" in out and re.search(r"frozen\.1 +stopped", out)
@@ -207,7 +207,7 @@ def test_second_ctrl_c_forces(zmqrun):
     wait_for(lambda: "stopping: received SIGINT (press Ctrl+C again to force)" in proc.stdout.readline(), timeout=10)
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
+    out, _ = finish(proc, 20)
     assert "SIGINT again: forcing, killing every node now" in out
     assert time.monotonic() - start < 10  # far less than the 60 s grace
     assert proc.returncode == 130
@@ -246,7 +246,7 @@ def test_the_exit_report_says_which_signal_was_sent_when(zmqrun):
     proc = zmqrun.start(str(path))
     wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    out, _ = finish(proc, 30)
     m = re.search(r"w\.1 +stopped \(killed by SIGKILL; sent SIGINT, SIGTERM at ([\d.]+)s, SIGKILL at ([\d.]+)s; ended at ([\d.]+)s\)", out)
     assert m, out
     term, kill, ended = map(float, m.groups())
@@ -263,7 +263,7 @@ def test_a_node_killed_from_outside_is_reported_as_such(zmqrun):
     wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
     (victim,) = [p for p in psutil.Process(proc.pid).children() if p.environ().get("ZMQRUN_NODE") == "victim"]
     victim.kill()
-    out, _ = proc.communicate(timeout=30)
+    out, _ = finish(proc, 30)
     assert "victim.1  killed by SIGKILL, not sent by zmqrun" in out, out
 
 

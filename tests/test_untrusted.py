@@ -15,7 +15,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT, wait_for
+from conftest import ROOT, finish, wait_for
 
 # A screen clear, a window title (OSC), a bidi override, and a newline that forges a line.
 EVIL = "\x1b[2J\x1b]0;pwned\x07\u202eevil\nerror: forged"
@@ -166,7 +166,7 @@ def test_every_subcommand_with_its_output_closed_early_prints_no_traceback(args,
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], stdout=w, stderr=subprocess.PIPE,
                             env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path)  # fmt: skip
     os.close(w)
-    _, err = proc.communicate(timeout=60)
+    _, err = finish(proc, 60)
     assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()
     assert proc.returncode in (0, 1, 2), err.decode()
 

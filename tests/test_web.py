@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.api import Run
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, finish, wait_for
 
 NODE = [sys.executable, str(ROOT / "tests" / "programs" / "edgenode.py")]
 # A log line that would be markup if the page ever inserted node output as HTML.
@@ -165,7 +165,7 @@ class Web:
     def close(self) -> None:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.communicate(timeout=10)
+        finish(self.proc, 10)
 
 
 def test_web_needs_the_token_sends_a_strict_csp_and_ends_with_the_run(root: Path) -> None:
@@ -214,7 +214,7 @@ def chromium(url: str, *args: str, budget: int = 2500) -> str:
                              *args, url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        out, _ = proc.communicate(timeout=60)
+        out, _ = finish(proc, 60)
         assert proc.returncode == 0, f"chromium exited with {proc.returncode}"
         return out
     finally:
