@@ -126,7 +126,9 @@ def test_secrets_out_is_private_and_never_overwritten(
 
 
 @pytest.mark.parametrize("engine", ["kubernetes", "compose"])
-def test_one_file_in_the_way_refuses_the_whole_set(engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_file_in_the_way_refuses_the_whole_set(
+    engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Not a half-written set: the last file of the set being there already stops every file."""
     out = tmp_path / "secrets"
     out.mkdir()
