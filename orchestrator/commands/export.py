@@ -106,8 +106,10 @@ def _secrets_note(engine: str, docs: list[dict[str, Any]], out: str | None, secr
     """What the user must still do for the keys: write them, or put them where Compose looks."""
     if secrets_out is None:
         held = "Secrets" if engine == "kubernetes" else "key files"
-        return (f"security: curve: the output names CURVE {held} it does not hold; write them with "
-                "--secrets-out DIR (new keys each export; keep them out of version control)")
+        return (
+            f"security: curve: the output names CURVE {held} it does not hold; write them with "
+            "--secrets-out DIR (new keys each export; keep them out of version control)"
+        )
     if engine == "kubernetes":
         return ""
     where = compose.secrets_dir(docs[0]["name"])
