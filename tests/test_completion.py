@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import _parser, main
+from orchestrator.cli import main
 from orchestrator.commands.completion import FILES, candidates
+from orchestrator.commands.parser import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = str(ROOT / "topologies" / "pipeline.yaml")
@@ -34,7 +35,7 @@ PIPELINE = str(ROOT / "topologies" / "pipeline.yaml")
     ],
 )
 def test_candidates(words: list[str], expected: list[str]) -> None:
-    got = candidates(_parser(), words, len(words) - 1)
+    got = candidates(build_parser(), words, len(words) - 1)
     assert all(e in got for e in expected), got
     if words[-1]:
         assert all(c.startswith(words[-1]) or c == FILES for c in got)
@@ -43,7 +44,7 @@ def test_candidates(words: list[str], expected: list[str]) -> None:
 
 def test_every_subcommand_is_offered() -> None:
     """Derived from the parser, so a new subcommand completes without touching the completion code."""
-    got = set(candidates(_parser(), ["zmqrun", ""], 1))
+    got = set(candidates(build_parser(), ["zmqrun", ""], 1))
     assert {"run", "check", "test", "free", "graph", "schema", "config", "examples", "completion"} <= got
 
 

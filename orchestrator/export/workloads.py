@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from orchestrator.errors import Problem
-from orchestrator.run.plan import Binding, connecting, instance, start_after
+from orchestrator.run.order import start_after
+from orchestrator.run.plan import Binding, connecting, instance
 from orchestrator.security.keys import Keyring
 from orchestrator.security.policy import socket_security
 from orchestrator.topology.model import Node, Topology

@@ -121,7 +121,7 @@ class Handle:
                 continue  # already running, or about to: nothing to do
             p.state, p.failed, p.ended, p.by_hand = "waiting", False, "", False
         self.sup.out.note(f"start by hand: {', '.join(labels)}")
-        self.sup.start_eligible()
+        self.sup.starter.eligible()
         return {"starts": starts, "wait": self._wait(labels, stopping=False, starting=True)}
 
     def restart(self, labels: list[str]) -> dict[str, Any]:
@@ -144,7 +144,7 @@ class Handle:
                     self.sup.stopper.stop_one(p, now)
             elif p.state != "waiting":
                 p.state, p.failed, p.ended, p.by_hand = "waiting", False, "", False
-        self.sup.start_eligible()
+        self.sup.starter.eligible()
 
     # ---- checks ---------------------------------------------------------------------------
 

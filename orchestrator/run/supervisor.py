@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.control.server import ControlServer
 from orchestrator.run import cleanup, process
-from orchestrator.run.audit import ListenerAudit
 from orchestrator.run.containment import Containment
 from orchestrator.run.exits import ends_run, record_final, stopped_words
 from orchestrator.run.handle import Handle
-from orchestrator.run.pipes import Pipes
 from orchestrator.run.plan import Plan
-from orchestrator.run.ports import listening_ports
-from orchestrator.run.readiness import may_start, ports_ready, proc_deadlines, ready_what, waiting_notes
+from orchestrator.run.readiness import waiting_notes
+from orchestrator.run.relay import Relay
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
 from orchestrator.run.state import (
@@ -33,17 +31,13 @@ from orchestrator.run.state import (
     describe_code,
     describe_end,
 )
+from orchestrator.run.starter import Starter
 from orchestrator.run.stopper import Stopper
-from orchestrator.security import handshake, store
+from orchestrator.security import store
 from orchestrator.view.printer import PARTIAL_AFTER, Printer
-
-AUDIT_AGAIN = 1.0  # seconds after ready: the listener audit looks once more
 
 if TYPE_CHECKING:
     from orchestrator.edges.watch import EdgeWatch
-
-
-POLL_FIRST, POLL_LAST = 0.005, 0.02  # how often listening ports are checked: soon after a spawn, then less
 
 
 class Supervisor:
@@ -65,24 +59,20 @@ class Supervisor:
         for p in self.procs:
             self.by_node.setdefault(p.inst.node.name, []).append(p)
         self.sel = selectors.DefaultSelector()
-        self.pipes = Pipes(self.sel, self._on_lines, clock)
         self.stopping: str | None = None
         self.stopper = Stopper(self.procs, plan.waves, printer)
         self.status: int | None = None
         self.signal_status: int | None = None
         self.decided = False  # the observer gave its verdict during the run
-        self.poll_every = POLL_FIRST
-        self.next_poll = 0.0
         self.baseline: set[int] = set()
         self.view = view  # has refresh(procs, now) and interval, or None
         self.next_view = 0.0
         self.next_progress = 0.0
-        self.all_ready = False
-        self.live: dict[int, Proc] = {}  # pid -> the instance it runs, until it is reaped
-        self.began = clock()
-        self.audit = ListenerAudit()
         self.watch = watch  # has fd and handle(supervisor): --watch, or None
         self.edges = edges  # samples the kernel's view of every edge on its own deadline
+        self.starter = Starter(self)
+        self.relay = Relay(self.sel, printer, plan.keys, observer, self.starter.mark_ready, clock)
+        self.pipes = self.relay.pipes
         self.info = info or {"run_id": plan.run_id}  # what the control socket says about this run
         self.control: ControlServer | None = None
         self.requests = Handle(self, self.info)  # what --watch and the control socket may ask
@@ -104,7 +94,7 @@ class Supervisor:
                     store.write(self.plan.keys)
                 if self.options.control:
                     self._serve_control(self.options.control)
-                self.start_eligible()
+                self.starter.eligible()
                 while not all_done(self.procs, bool(self.stopping)):
                     now = self.clock()
                     timeout = max(0.0, self._next_deadline(now) - now)
@@ -115,7 +105,7 @@ class Supervisor:
                         elif kind == "out":
                             self.pipes.read(proc)
                         elif kind == "ready":
-                            self._on_ready_pipe(proc)
+                            self.relay.side_channel(proc)
                         elif kind == "stdin":
                             self.pipes.write_stdin(proc)
                         elif kind == "control" and self.control is not None:
@@ -137,18 +127,16 @@ class Supervisor:
 
     def _serve_control(self, path: str) -> None:
         try:
-            self.control = ControlServer(self.sel, path, self.requests)
+            self.control = self.relay.control = ControlServer(self.sel, path, self.requests)
         except OSError as exc:  # a TMPDIR too long for a socket path, say: the run goes on without
             self.out.note(f"no control socket ({path}: {exc.strerror or exc}); zmqrun ps/logs/stop cannot reach this run", "yellow")
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [now + 1.0, self.contained.next_track]  # a safety net against a lost wakeup; pid reports
-        deadlines += proc_deadlines(self.procs, now, max(0.0, self.next_poll - now), bool(self.stopping))
+        deadlines += self.starter.ready.deadlines(self.procs, now, bool(self.stopping))
         for p in self.procs:
             if p.splitter.waiting_since is not None:
                 deadlines.append(p.splitter.waiting_since + PARTIAL_AFTER)
-        if (due := self.audit.next_due()) is not None and not self.stopping:
-            deadlines.append(due)
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             deadlines.append(self.stopper.next_deadline(now))
         if self.observer and self.observer.deadline is not None and not self.stopping:
@@ -179,98 +167,13 @@ class Supervisor:
         self.signal_status = status
         self.begin_stop(reason)
 
-    def _on_lines(self, p: Proc, lines: list[str]) -> None:
-        shown = p.splitter.display(lines)
-        if self.plan.keys is not None:  # before any output or the expect block sees them
-            lines, shown = self.plan.keys.redact(p.label, lines), self.plan.keys.redact(p.label, shown)
-        self.out.lines(p.label, shown)
-        if self.control is not None:
-            self.control.lines(p.label, shown)
-        if p.ready_rx is not None and p.state == "running":
-            if any(p.ready_rx.search(line) for line in lines):
-                self._mark_ready(p, "its ready line appeared")
-        if self.observer:
-            for line in lines:
-                self.observer.line(p.inst.node.name, line)
-
-    def _on_ready_pipe(self, p: Proc) -> None:
-        """The helper's lines: `ready`, and reports of refused handshakes (untrusted: checked)."""
-        for line in self.pipes.read_ready(p):
-            if line == "ready":
-                if p.state == "running" and p.inst.node.ready.when == "helper":
-                    self.pipes.read(p)  # what it printed before saying so comes first, then its dependents
-                    self._mark_ready(p, "the helper said so")
-            elif (failure := handshake.decode(line)) and failure.socket in {b.name for b in p.inst.sockets}:
-                self.out.note(handshake.describe(p.label, failure), "bold red")
-
     def _poll_children(self) -> None:
-        for pid, code in process.reap(self.live):
-            p = self.live.pop(pid)
+        for pid, code in process.reap(self.starter.live):
+            p = self.starter.live.pop(pid)
             assert p.spawned is not None
             p.spawned.popen.returncode = code  # reaped here: Popen must not wait for it again
             if p.alive:
                 self._on_exit(p, code)
-
-    # ---- starting -------------------------------------------------------------------------
-
-    def start_eligible(self) -> None:
-        if self.stopping:
-            return
-        for p in self.procs:
-            if p.state != "waiting":
-                continue
-            hard = {d for d, _ in p.inst.node.depends_on}
-            go = may_start(self.plan.after.get(p.inst.node.name, ()), self.by_node, hard)
-            if isinstance(go, str):
-                why = go
-                p.state, p.failed, p.ended = "skipped", True, f"cannot start: {why}"
-                self.out.note(f"{p.label} cannot start: {why}", "bold red")
-                self.status = self.status if self.status is not None else 1
-                self.begin_stop(f"{p.label} cannot start: {why}")
-                return
-            if go is True:
-                self._spawn(p)
-        if self.options.abort_on_failure and any(p.failed for p in self.procs):
-            self.begin_stop("a node failed (--abort-on-failure)")
-
-    def _spawn(self, p: Proc) -> None:
-        node = p.inst.node
-        if p.spawned is not None:  # a restart: let go of the previous incarnation's pipes
-            self.pipes.release(p)
-        try:
-            p.spawned = process.spawn(p.inst, node.stdin, ready_pipe=node.ready.when == "helper" or p.inst.secured,
-                                      extra_env={"ZMQRUN_RESTARTS": str(len(p.restarts))})
-        except OSError as exc:
-            why = f"{exc.strerror or exc}"
-            if exc.filename == p.inst.cwd:  # the working directory, not the command, is missing
-                why = f"working directory {p.inst.cwd}: {why}"
-            p.state, p.failed, p.ended = "failed", True, f"could not start: {why}"
-            self.out.note(f"{p.label} could not start: {' '.join(p.inst.argv)}: {why}", "bold red")
-            self._after_failure(p)
-            return
-        p.state, p.started, p.code, p.stage, p.stop_at = "running", self.clock(), None, 0, None
-        self.poll_every, self.next_poll = POLL_FIRST, p.started + POLL_FIRST  # a new node: look again soon
-        self.live[p.spawned.pid] = p
-        p.was_ready, p.starts = False, p.starts + 1
-        self.pipes.attach(p)
-        self.contained.seen([p.spawned.pid])
-        ports = " ".join(f"{b.name}={','.join(b.endpoints)}" for b in p.inst.sockets if b.bind)
-        self.out.note(f"started {p.label} (pid {p.spawned.pid})" + (f" {ports}" if ports else ""))
-        if p.spawned.note:
-            self.out.note(f"{p.label}: {p.spawned.note}", "yellow")
-        if node.ready.when == "started":
-            self._mark_ready(p, "")
-
-    def _mark_ready(self, p: Proc, why: str) -> None:
-        p.state, p.was_ready = "ready", True
-        now = self.clock()
-        self.audit.schedule(p, now, AUDIT_AGAIN)
-        if why:
-            self.out.note(f"{p.label} is ready ({why})")
-        self.start_eligible()
-        if not self.all_ready and all(q.state == "ready" for q in self.procs):
-            self.all_ready = True  # said once: a restart later does not make it news again
-            self.out.note(f"all {len(self.procs)} processes ready ({self.clock() - self.began:.2f}s)", "green")
 
     # ---- exits and restarts ---------------------------------------------------------------
 
@@ -284,7 +187,7 @@ class Supervisor:
             p.respawn, p.stop_at, p.failed = False, None, False
             p.manual_restarts += 1
             self.out.note(f"{p.label} stopped ({describe_code(code)}) for the restart")
-            self._spawn(p)
+            self.starter.spawn(p)
             return
         if self.observer and stopped:
             self.observer.exited(p.inst.node.name, p.inst.replica, code, stopped)
@@ -304,10 +207,10 @@ class Supervisor:
             self.status = end[0] if end[0] is not None else self.status
             self.begin_stop(end[1])
         if p.failed:
-            self._after_failure(p)
-        self.start_eligible()
+            self.after_failure(p)
+        self.starter.eligible()
 
-    def _after_failure(self, p: Proc) -> None:
+    def after_failure(self, p: Proc) -> None:
         if self.options.abort_on_failure:
             self.begin_stop(f"{p.label} failed (--abort-on-failure)")
 
@@ -316,30 +219,10 @@ class Supervisor:
     def _tick(self) -> None:
         now = self.clock()
         self.contained.track(now, self.baseline)
-        if now >= self.next_poll and any(p.state == "running" and p.inst.node.ready.when == "ports" for p in self.procs):
-            for p, why in ports_ready(self.procs, listening_ports()):
-                self._mark_ready(p, why)
-            # On a schedule, not on every event: a flood of output must not become a flood of
-            # listener queries, and a node that binds late is still seen within POLL_LAST.
-            self.poll_every = min(POLL_LAST, self.poll_every * 1.5)
-            self.next_poll = now + self.poll_every
-        if self.edges is not None and not self.stopping and self.edges.tick(self.procs, now):
-            for p in self.procs:
-                if p.state == "running" and p.inst.node.ready.when == "connected" and self.edges.connected(p.label):
-                    self._mark_ready(p, "its connections are established")
-        for p in self.procs:
-            if p.state == "running" and now - p.started > p.inst.node.ready.timeout and not self.stopping:
-                p.failed, p.ended = True, f"not ready after {p.inst.node.ready.timeout:g}s"
-                self.out.note(f"{p.label} did not become ready within {p.inst.node.ready.timeout:g}s "
-                              f"(waiting for {ready_what(p)})", "bold red")  # fmt: skip
-                self.status = self.status if self.status is not None else 1
-                self.begin_stop(f"{p.label} never became ready")
-            if p.state == "backoff" and not self.stopping and now >= p.backoff_until:
-                p.restarts.append(now)
-                self._spawn(p)
-        if (due := self.audit.next_due()) is not None and due <= now and not self.stopping:
-            self._audit(self.audit.take_due(now))
-        self.pipes.show_partials(self.procs, now, self.clock, self._show_partial)
+        self.starter.tick(now)
+        if not self.stopping:
+            self._audit(self.starter.ready.audit_due(now))
+        self.pipes.show_partials(self.procs, now, self.clock, self.relay.partial)
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             self.stopper.tick(now)  # also single stops: by hand, or to restart
         if self.control is not None:
@@ -354,9 +237,6 @@ class Supervisor:
             self.view.refresh(self.procs, now)
             self.next_view = now + self.view.interval
 
-    def _show_partial(self, p: Proc, text: str) -> None:
-        self.out.lines(p.label, self.plan.keys.redact(p.label, [text]) if self.plan.keys is not None else [text])
-
     def _progress(self, now: float) -> None:
         """Long waits say what they wait for: a slow start, or a stop sitting out its grace."""
         notes, self.next_progress = waiting_notes(self.procs, now, bool(self.stopping))
@@ -369,20 +249,23 @@ class Supervisor:
         self.status = 0 if ok else (3 if message.startswith("timeout") else 1)
         self.begin_stop(("expectations met: " if ok else "expectation failed: ") + message)
 
-    def _audit(self, procs: list[Proc]) -> None:
+    def _audit(self, found: list[tuple[Proc, str]]) -> None:
         """Warn of (or with --strict, fail on) listeners the topology does not declare."""
-        running = [(p.inst, p.spawned.pid) for p in procs if p.alive and p.spawned is not None]
-        for inst, where in self.audit.new(running):
-            message = f"{inst.label} listens on {where}, which the topology does not declare"
+        for p, where in found:
+            message = f"{p.label} listens on {where}, which the topology does not declare"
             if self.options.strict:
                 self.out.note(f"error: {message} (--strict)", "bold red")
-                next(p for p in procs if p.inst is inst).failed = True
-                self.status = self.status if self.status is not None else 1
-                self.begin_stop(f"{inst.label} listens on {where}, undeclared (--strict)")
+                p.failed = True
+                self.fail_run(f"{p.label} listens on {where}, undeclared (--strict)")
             else:
                 self.out.note(f"warning: {message}", "yellow", stream="diagnosis")  # one of the edge diagnoses too
 
     # ---- stopping -------------------------------------------------------------------------
+
+    def fail_run(self, reason: str) -> None:
+        """End the run as failed (status 1) unless its status is already decided."""
+        self.status = self.status if self.status is not None else 1
+        self.begin_stop(reason)
 
     def begin_stop(self, reason: str) -> None:
         if self.stopping:
