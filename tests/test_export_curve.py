@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -219,3 +220,16 @@ def test_curve_export_and_its_secrets_pass_kubernetes_validate_strict(
         argv = [str(BIN / "kubernetes-validate"), "--strict", "--quiet", "-k", version, *files]
         result = subprocess.run(offline(argv), capture_output=True, text=True, timeout=90, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_writes_the_compose_file_and_its_keys_beside_it(zmqrun: Any, tmp_path: Path) -> None:
+    deploy = tmp_path / "deploy"
+    file = str(curve_file(tmp_path, "pubsub"))
+    result = zmqrun.run("export", "compose", file, "--image", "z:1", "-o", str(deploy / "compose.yaml"),
+                        "--secrets-out", str(deploy / "pubsub-curve"))  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = yaml.safe_load((deploy / "compose.yaml").read_text())
+    for ref in doc["secrets"].values():
+        assert (deploy / ref["file"]).is_file()  # every file the Compose file names, where it looks
+    result = zmqrun.run("export", "compose", file, "--image", "z:1", "--secrets-out", str(deploy / "pubsub-curve"))
+    assert result.returncode != 0 and "already holds" in result.stderr and result.stdout == ""
