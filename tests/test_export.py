@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT
-from netns_cluster import expand
+from netns_engines import expand
 
 from orchestrator.commands.export import export_documents, export_text
 from orchestrator.errors import TopologyError

@@ -1,20 +1,22 @@
-"""The proof across hosts: the Kubernetes export of shipped topologies, every pod in its own
-network namespace with its own address, names resolved as cluster DNS would, still meets the
-topology's expect block. Needs root (CI runs as root); skips with the reason otherwise."""
+"""The proof across hosts: the Kubernetes and Compose exports of shipped topologies, every pod
+(or service) in its own network namespace with its own address, names resolved as the engine's
+DNS would, still meet the topology's expect block. Needs root (CI runs as root); skips with the
+reason otherwise."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import ROOT
 from netns_cluster import Cluster, Pod, netns_unavailable
+from netns_engines import compose_pods, kubernetes_pods
 
-from orchestrator.commands.export import export_documents
+from orchestrator.commands.export import export, export_documents
 from orchestrator.run.expect import Expectations
 from orchestrator.topology.validate import load_topology
 
@@ -31,6 +33,14 @@ def cluster() -> Iterator[Cluster]:
         c.close()
 
 
+def _topology_file(name: str, security: str, tmp_path: Path) -> str:
+    if security == "none":
+        return str(ROOT / "topologies" / f"{name}.yaml")
+    file = tmp_path / f"{name}.yaml"
+    file.write_text("security: curve\n" + (ROOT / "topologies" / f"{name}.yaml").read_text())
+    return str(file)
+
+
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize(
     "name,security",
@@ -41,17 +51,64 @@ def test_kubernetes_export_meets_expect_across_namespaces(
     name: str, security: str, cluster: Cluster, tmp_path: Path
 ) -> None:
     """With curve, each pod's keys come from its node's Secret (written by --secrets-out),
-    mounted as the kubelet lays a secret volume out; the manifests themselves hold no key."""
-    file = str(ROOT / "topologies" / f"{name}.yaml")
-    if security == "curve":
-        file = str(tmp_path / f"{name}.yaml")
-        Path(file).write_text("security: curve\n" + (ROOT / "topologies" / f"{name}.yaml").read_text())
+    laid out as the kubelet lays a secret volume out and mounted read-only at its mountPath in
+    the pod's own mount namespace; the manifests themselves hold no key."""
+    file = _topology_file(name, security, tmp_path)
     topology = load_topology(file)
-    assert topology.expect is not None
-    secrets: list[dict[str, Any]] = []
+    secrets: dict[str, str] = {}
     docs, _ = export_documents(file, "kubernetes", image="zmqrun:test", secrets=secrets)
     assert len(secrets) == (len(topology.nodes) if security == "curve" else 0)
-    all_pods = cluster.run(docs, secrets)
+    _meets_expect(file, cluster, cluster.run(kubernetes_pods(docs, secrets, cluster.scratch)))
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("name", ["pipeline", "pubsub"])
+def test_compose_export_with_curve_meets_expect_across_namespaces(
+    name: str, cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `zmqrun export compose FILE -o deploy/compose.yaml --secrets-out deploy/NAME-curve`
+    writes, run service by service: each secret is the host file the Compose file names,
+    bind-mounted read-only at /run/secrets/TARGET in the service's own mount namespace (on a
+    /run of its own: the machine's /run is never written), as plain `docker compose` mounts it."""
+    file = _topology_file(name, "curve", tmp_path)
+    out = tmp_path / "deploy" / "compose.yaml"
+    out.parent.mkdir()
+    keys = out.parent / f"{name}-curve"
+    assert export("compose", file, str(out), "zmqrun:test", None, (), str(keys)) == 0
+    assert capsys.readouterr().err == ""  # the keys are where the Compose file looks
+    pods = compose_pods(out)
+    mounted = sorted(Path(source).name for p in pods for source, _ in p.mounts)
+    assert mounted == sorted(f.name for f in keys.iterdir()) and len(mounted) == 2 * len(pods)
+    assert all(target.startswith("/run/secrets/") for p in pods for _, target in p.mounts)
+    before = sorted(os.listdir("/run"))
+    _meets_expect(file, cluster, cluster.run(pods))
+    assert sorted(os.listdir("/run")) == before  # the machine's /run (and /run/secrets) untouched
+
+
+@pytest.mark.timeout(60)
+def test_mounts_are_read_only_and_private_to_the_pod(cluster: Cluster, tmp_path: Path) -> None:
+    """The harness's own promise, on which the Compose proof rests: the file is at its target
+    inside the pod, cannot be written there, and nothing appears under the machine's /run."""
+    source = tmp_path / "k"
+    source.write_text("in the pod\n")
+    os.chmod(source, 0o600)
+    target = "/run/secrets/zrtest-" + tmp_path.name
+    probe = (
+        "import errno, os, sys; t = sys.argv[1]; print(open(t).read().strip(), oct(os.stat(t).st_mode & 0o777))\n"
+        "try: open(t, 'a').write('x'); print('written')\n"
+        "except OSError as e: print(errno.errorcode[e.errno])"
+    )
+    (ns, _) = cluster.add(0)
+    cluster.start(Pod("p", (), [sys.executable, "-c", probe, target], {}, ((str(source), target),)), ns)
+    assert _lines(cluster, 2, 15).get("p") == ["in the pod 0o600", "EROFS"]
+    assert not os.path.lexists(target)
+    assert source.read_text() == "in the pod\n"
+
+
+def _meets_expect(file: str, cluster: Cluster, all_pods: list[Pod]) -> None:
+    """Every pod's lines and exit fed to the topology's expect block, until its verdict."""
+    topology = load_topology(file)
+    assert topology.expect is not None
     # Every pod has an address of its own: nothing is on a shared loopback any more.
     assert len({ns for ns in cluster.namespaces}) == len(all_pods) >= len(topology.nodes)
     expectations = Expectations(topology.expect, timeout=(topology.expect.timeout or 30) * 2)
@@ -81,9 +138,8 @@ def test_kubernetes_export_meets_expect_across_namespaces(
 
 
 def _node(pod: Pod) -> str:
-    """The topology's node name (Kubernetes names may differ: `second_client` is `second-client`)."""
-    env = {e["name"]: e.get("value") for e in pod.container["env"]}
-    return str(env["ZMQRUN_NODE"])
+    """The topology's node name (engine names may differ: `second_client` is `second-client`)."""
+    return pod.env["ZMQRUN_NODE"]
 
 
 # ---- the libzmq facts the mapping rests on, re-checked across namespaces ---------------------
@@ -113,7 +169,7 @@ s.close(); ctx.term()
 
 
 def _script(name: str, code: str, *args: str) -> Pod:
-    return Pod(name, {}, {}, None, {"command": [sys.executable, "-c", code, *args], "env": []})
+    return Pod(name, (), [sys.executable, "-c", code, *args], {})
 
 
 def _lines(cluster: Cluster, want: int, timeout: float) -> dict[str, list[str]]:

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.errors import Problem, TopologyError, ZmqrunError
+from orchestrator.errors import TopologyError, ZmqrunError
 from orchestrator.export import compose, curve, kubernetes, lint
 from orchestrator.export.output import dump
-from orchestrator.export.workloads import Workload, refuse_curve, translate
+from orchestrator.export.workloads import Workload, translate
 from orchestrator.security.keys import Keyring
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
@@ -44,10 +44,11 @@ def external(topology: Topology) -> set[str]:
 
 
 def export_documents(file: str, engine: str, image: str | None = None, namespace: str | None = None,
-                     env_files: Sequence[str] = (), secrets: list[dict[str, Any]] | None = None,
+                     env_files: Sequence[str] = (), secrets: dict[str, str] | None = None,
                      ) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
     """The documents for `engine` and the header lines; raises TopologyError with every problem.
-    `secrets`, when given, receives the CURVE Secrets (keys made now, never in the documents)."""
+    `secrets`, when given, receives the CURVE key files `--secrets-out` writes, by file name
+    (keys made now, never in the documents)."""
     topology = load_topology(file, env_files=env_files)
     naming = kubernetes.NAMING if engine == "kubernetes" else compose.NAMING
     keys = Keyring("/nonexistent")
@@ -57,11 +58,14 @@ def export_documents(file: str, engine: str, image: str | None = None, namespace
         problems += more
         findings = lint.kubernetes(docs, external(topology))
         if secrets is not None:
-            secrets += curve.secrets(workloads, keys, lambda w: kubernetes.labels(w, topology.name), namespace)
+            note = ["CURVE keys made by `zmqrun export kubernetes --secrets-out`: secret; do not commit."]
+            for doc in curve.secrets(workloads, keys, lambda w: kubernetes.labels(w, topology.name), namespace):
+                secrets[f"secret-{doc['metadata']['name']}.yaml"] = dump([doc], note)
     else:
-        refuse_curve(topology, lambda line, path, message: problems.append(Problem(topology.file, line, path, message)))
         docs = [compose.render(workloads, topology.name)]
         findings = lint.compose(docs[0], external(topology))
+        if secrets is not None:
+            secrets.update(compose.secret_files(workloads, keys))
     if problems:
         raise TopologyError(problems)
     if findings:
@@ -76,10 +80,14 @@ def export_text(file: str, engine: str, image: str | None = None, namespace: str
 
 def export(engine: str, file: str, out: str | None, image: str | None, namespace: str | None,
            env_files: Sequence[str] = (), secrets_out: str | None = None) -> int:  # fmt: skip
-    secrets: list[dict[str, Any]] = []
+    secrets: dict[str, str] = {}
     docs, header = export_documents(file, engine, image, namespace, env_files, secrets)
     if secrets_out is not None:
         write_secrets(secrets_out, secrets)
+    if secrets:
+        note = _secrets_note(engine, docs, out, secrets_out)
+        if note:
+            print(f"zmqrun export: {note}", file=sys.stderr)
     if out is None or out == "-":
         sys.stdout.write(dump(docs, header))
     elif engine == "kubernetes":
@@ -94,19 +102,40 @@ def export(engine: str, file: str, out: str | None, image: str | None, namespace
     return 0
 
 
-def write_secrets(directory: str, secrets: list[dict[str, Any]]) -> None:
-    """One file per Secret, 0600 in a 0700 directory; never over an existing file (each export
-    makes new keys, and a half-replaced set would not match itself)."""
+def _secrets_note(engine: str, docs: list[dict[str, Any]], out: str | None, secrets_out: str | None) -> str:
+    """What the user must still do for the keys: write them, or put them where Compose looks."""
+    if secrets_out is None:
+        held = "Secrets" if engine == "kubernetes" else "key files"
+        return (
+            f"security: curve: the output names CURVE {held} it does not hold; write them with "
+            "--secrets-out DIR (new keys each export; keep them out of version control)"
+        )
+    if engine == "kubernetes":
+        return ""
+    where = compose.secrets_dir(docs[0]["name"])
+    if out is not None and out != "-":
+        if os.path.realpath(secrets_out) == os.path.realpath(os.path.join(os.path.dirname(out), where)):
+            return ""
+        return f"the Compose file looks for its CURVE keys in ./{where}/ beside it; move {secrets_out} there"
+    return f"the Compose file looks for its CURVE keys in ./{where}/ beside it; put {secrets_out} there"
+
+
+def write_secrets(directory: str, secrets: dict[str, str]) -> None:
+    """Each file 0600 in a 0700 directory; every file checked free before any is written, and
+    never one over an existing file (each export makes new keys, and a half-replaced set would
+    not match itself)."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
     os.chmod(directory, 0o700)
-    for doc in secrets:
-        path = os.path.join(directory, f"secret-{doc['metadata']['name']}.yaml")
+    taken = [name for name in secrets if os.path.lexists(os.path.join(directory, name))]
+    if taken:
+        raise SecretsError(f"--secrets-out: {directory} already holds {', '.join(sorted(taken))} (each export "
+                           "makes new keys; remove the old set or choose a new directory)")  # fmt: skip
+    for name, text in secrets.items():
+        path = os.path.join(directory, name)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise SecretsError(f"--secrets-out: cannot write {path}: {exc.strerror} (each export makes new keys; "
                                "remove the old set or choose a new directory)") from None  # fmt: skip
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(
-                dump([doc], ["CURVE keys made by `zmqrun export kubernetes --secrets-out`: secret; do not commit."])
-            )
+            f.write(text)

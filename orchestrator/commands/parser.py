@@ -90,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     k8s.add_argument("-o", "--output", metavar="DIR|-", help="write one file per object into DIR (default: stdout)")
     k8s.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
     k8s.add_argument("--namespace", metavar="NS", help="put every object in namespace NS")
-    k8s.add_argument("--secrets-out", metavar="DIR", help="with security: curve, write the nodes' CURVE key Secrets "
-                     "into DIR (0600 files, new keys each time; never commit them)")  # fmt: skip
+    _secrets_flag(k8s, "the nodes' CURVE key Secrets")
     _env_flag(k8s)
     comp = engines.add_parser("compose", help="a Compose file")
     comp.add_argument("file")
     comp.add_argument("-o", "--output", metavar="FILE|-", help="write to FILE (default: stdout)")
     comp.add_argument("--image", help="image for nodes without their own (replaces the top-level image)")
+    _secrets_flag(comp, "the services' CURVE key files (the Compose file looks in ./TOPOLOGY-curve/ beside it)")
     _env_flag(comp)
     _control_commands(sub)
     return p
@@ -109,6 +109,11 @@ def _version() -> str:
         return version("zmqrun")
     except PackageNotFoundError:
         return "(not installed)"
+
+
+def _secrets_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--secrets-out", metavar="DIR",
+                   help=f"with security: curve, write {what} into DIR (0600 files, new keys each time; never commit them)")  # fmt: skip
 
 
 def _env_flag(p: argparse.ArgumentParser) -> None:

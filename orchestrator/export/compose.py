@@ -1,13 +1,16 @@
 """A Compose file for translated workloads: one service per node, or per replica when replicas
-must be told apart; zmqrun's start order as depends_on conditions, readiness as healthchecks."""
+must be told apart; zmqrun's start order as depends_on conditions, readiness as healthchecks;
+CURVE keys as file secrets, one key and one env file per service, never in the file itself."""
 
 from __future__ import annotations
 
 import signal
 from typing import Any
 
+from orchestrator.export import curve
 from orchestrator.export.command import command
 from orchestrator.export.workloads import Naming, Workload, project_name
+from orchestrator.security.keys import Keyring
 
 NAMING = Naming(service=lambda name: name, replica=lambda name, r: f"{name}-{r}")
 CONDITION = {
@@ -15,6 +18,15 @@ CONDITION = {
     "process_ready": "service_healthy",
     "process_completed_successfully": "service_completed_successfully",
 }
+# Where a service finds its CURVE files: Compose mounts a secret read-only at /run/secrets/TARGET.
+KEY_TARGET, ENV_TARGET = "zmqrun-curve.key", "zmqrun-curve.env"
+SECRETS = "/run/secrets"
+
+
+def secrets_dir(project: str) -> str:
+    """Where the Compose file looks for the key files, relative to its own directory (Compose's
+    project directory): beside the file, named after the project, so two exports do not mix."""
+    return f"{project}-curve"
 
 
 def service_names(w: Workload) -> list[str]:
@@ -26,13 +38,23 @@ def service_names(w: Workload) -> list[str]:
 def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
     by_name = {w.name: w for w in workloads}
     services: dict[str, Any] = {}
+    files: dict[str, Any] = {}
     for w in workloads:
         for name, launch in zip(service_names(w), w.launches):
             s: dict[str, Any] = {"image": w.image, "init": True}  # an init as PID 1 forwards the stop signal
-            s["command"] = [_escape(a) for a in command(launch, indexed=False)]
+            prelude = curve.prelude(f"{SECRETS}/{KEY_TARGET}", f"{SECRETS}/{ENV_TARGET}") if w.curve else ()
+            s["command"] = [_escape(a) for a in command(launch, indexed=False, prelude=prelude)]
             if w.node.cwd:
                 s["working_dir"] = w.node.cwd
-            s["environment"] = {k: _escape(v) for k, v in launch.env}
+            s["environment"] = {k: _escape(v) for k, v in (curve.keyless(launch.env) if w.curve else launch.env)}
+            if w.curve:
+                # No mode/uid/gid: plain `docker compose` bind-mounts the file and ignores them
+                # (Swarm copies it 0444); the command copies the key to a private file either way.
+                s["secrets"] = [{"source": f"{name}-curve-key", "target": KEY_TARGET},
+                                {"source": f"{name}-curve-env", "target": ENV_TARGET}]  # fmt: skip
+                where = secrets_dir(project_name(topology))
+                files[f"{name}-curve-key"] = {"file": f"./{where}/{name}.key"}
+                files[f"{name}-curve-env"] = {"file": f"./{where}/{name}.env"}
             if w.ports:
                 s["expose"] = [str(p.number) for p in w.ports]
                 probe = f"import socket; socket.create_connection(('127.0.0.1', {w.ports[0].number}), 1).close()"
@@ -52,7 +74,21 @@ def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
             s["stop_signal"] = signal.Signals(w.node.stop_signal).name
             s["stop_grace_period"] = f"{w.node.grace:g}s"
             services[name] = s
-    return {"name": project_name(topology), "services": services}
+    doc = {"name": project_name(topology), "services": services}
+    if files:
+        doc["secrets"] = files
+    return doc
+
+
+def secret_files(workloads: tuple[Workload, ...], keys: Keyring) -> dict[str, str]:
+    """What `--secrets-out` writes for Compose: per CURVE service `NAME.key` (its secret key)
+    and `NAME.env` (its public keys, as `export` lines), the names the Compose file gives."""
+    out = {}
+    for w in workloads:
+        if w.curve:
+            for name, (key, env) in zip(service_names(w), curve.replica_keys(w, keys)):
+                out[f"{name}.key"], out[f"{name}.env"] = key, env
+    return out
 
 
 def _restart(w: Workload) -> str:

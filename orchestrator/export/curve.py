@@ -1,9 +1,11 @@
-"""CURVE across hosts: the manifests name a Secret per node and never hold a key; the keys,
-made fresh at each export, go only into Secret manifests written by `--secrets-out`.
+"""CURVE across hosts: the manifests name a secret per node (Kubernetes) or per replica service
+(Compose) and never hold a key; the keys, made fresh at each export, go only into the files
+written by `--secrets-out`.
 
-In the pod, the node's command first copies its replica's secret key from the read-only Secret
-volume into a 0700 directory of its own (the kubelet's volume is a 1777 directory of symlinks,
-which the helper rightly refuses) and sources its replica's public keys (an env file, quoted)."""
+In the container, the node's command first copies its secret key from the read-only mount into a
+0700 directory of its own (the kubelet's volume is a 1777 directory of symlinks, a Swarm secret
+is 0444 and a Compose bind mount keeps the host file's owner: the helper rightly refuses or
+cannot rely on each) and sources its public keys (an env file, quoted)."""
 
 from __future__ import annotations
 
@@ -53,12 +55,18 @@ def env_file(launch: Launch) -> str:
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in keep)
 
 
-def prelude(mount: str = MOUNT) -> list[str]:
-    """Shell lines run before the node (ZMQRUN_REPLICA is set): its key copied 0600 into a new
-    0700 directory, its key variables sourced; any failure ends the container before the node."""
-    key = f'"{mount}/$ZMQRUN_REPLICA.key"'
-    copy = f'{SECRET_FILE_VAR}=$(mktemp -d)/key && (umask 077 && cat {key} > "${SECRET_FILE_VAR}")'
-    return [f'{copy} && . "{mount}/$ZMQRUN_REPLICA.env" || exit 1', f"export {SECRET_FILE_VAR}"]
+def prelude(key: str = f"{MOUNT}/$ZMQRUN_REPLICA.key", env: str = f"{MOUNT}/$ZMQRUN_REPLICA.env") -> list[str]:
+    """Shell lines run before the node: its secret key (at `key`, read-only) copied 0600 into a
+    new 0700 directory, its key variables (`env`) sourced; any failure ends the container before
+    the node. The defaults are the Kubernetes Secret volume, where ZMQRUN_REPLICA picks the file."""
+    copy = f'{SECRET_FILE_VAR}=$(mktemp -d)/key && (umask 077 && cat "{key}" > "${SECRET_FILE_VAR}")'
+    return [f'{copy} && . "{env}" || exit 1', f"export {SECRET_FILE_VAR}"]
+
+
+def replica_keys(w: Workload, keys: Keyring) -> list[tuple[str, str]]:
+    """Per replica, in order: its secret key file's text and its env file's text."""
+    return [(keys.pairs[f"{w.node.name}.{r}"].secret + "\n", env_file(launch))
+            for r, launch in enumerate(w.launches, start=1)]  # fmt: skip
 
 
 def volume(w: Workload) -> dict[str, Any]:
@@ -77,9 +85,9 @@ def secrets(workloads: tuple[Workload, ...], keys: Keyring, tags: Any, namespace
         if not w.curve:
             continue
         data: dict[str, str] = {}
-        for r, launch in enumerate(w.launches, start=1):
-            data[f"{r}.key"] = keys.pairs[f"{w.node.name}.{r}"].secret + "\n"
-            data[f"{r}.env"] = env_file(launch)
+        for r, (key, env) in enumerate(replica_keys(w, keys), start=1):
+            data[f"{r}.key"] = key
+            data[f"{r}.env"] = env
         docs.append({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": secret_name(w), **meta, "labels": tags(w)},

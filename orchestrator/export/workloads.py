@@ -47,7 +47,7 @@ class Workload(NamedTuple):
     launches: tuple[Launch, ...]  # replica r at index r-1, its number filled in
     template: Launch  # the replica number left as REPLICA_MARK
     after: tuple[tuple[str, str], ...]  # (workload name, zmqrun condition): zmqrun's start order
-    curve: bool = False  # has CURVE sockets: its keys come from a Secret (export/curve.py)
+    curve: bool = False  # has CURVE sockets: its keys come from engine secrets (export/curve.py)
 
     @property
     def replicas(self) -> int:
@@ -191,17 +191,6 @@ def translate(
             tuple((dns_name(d), c) for d, c in after.get(node.name, ())), curve,
         ))  # fmt: skip
     return tuple(workloads), problems
-
-
-def refuse_curve(topology: Topology, bad: Callable[[int, str, str], None]) -> None:
-    """Compose export does not carry CURVE keys yet (Kubernetes does: export/curve.py).
-    Exporting such a topology as plain edges would quietly drop the encryption, so it is refused."""
-    for node in topology.nodes:
-        for sock in node.sockets:
-            if socket_security(topology, node, sock) == "curve":
-                bad(sock.line, f"nodes.{node.name}.sockets.{sock.name}",
-                    "uses security: curve, which the compose export does not carry yet (export kubernetes does); "
-                    "exported as is the edge would be unencrypted, so export refuses it")  # fmt: skip
 
 
 def _ports(node: Node, first: int) -> dict[str, int]:
