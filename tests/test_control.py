@@ -332,7 +332,16 @@ def test_subset_run_brings_depends_on(runs_root: Path) -> None:
         assert again.returncode == 1 and "db.1 must run first" in again.stderr
 
 
-OTHER_USER = "zmqrun-ctl-test"
+def _unused_uid() -> int:
+    """A uid no account has: the test acts as another user without creating one (nothing is
+    left on the machine)."""
+    import grp
+    import pwd
+
+    used = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
+    return next(u for u in range(47000, 60000) if u not in used)
+
+
 ASK = """\
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
@@ -349,17 +358,17 @@ print(s.makefile().readline().strip())
 """
 
 
-def as_other_user(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([shutil.which("runuser") or "runuser", "-u", OTHER_USER, "--", *argv], capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})}, cwd="/")  # fmt: skip
+def as_other_user(uid: int, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    setpriv = shutil.which("setpriv") or "setpriv"
+    return subprocess.run([setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv],
+                          capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin", **(env or {})},
+                          cwd="/")  # fmt: skip
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser") or not shutil.which("useradd"),
-                    reason="needs root, runuser and useradd to act as another user")  # fmt: skip
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to act as another user")  # fmt: skip
 def test_another_users_requests_are_refused(runs_root: Path) -> None:
-    if subprocess.run(["id", "-u", OTHER_USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER],
-                       check=True, timeout=30)  # fmt: skip
+    other = _unused_uid()
     python = "/usr/bin/python3"
     ask = runs_root / "ask.py"
     ask.write_text(ASK)
@@ -368,16 +377,16 @@ def test_another_users_requests_are_refused(runs_root: Path) -> None:
         control = os.path.join(rundir_of(run.run_id), "control")
         assert os.stat(control).st_mode & 0o777 == 0o600
         os.chmod(runs_root, 0o755)  # only so that the other user can reach the script
-        assert as_other_user(python, str(ask), control, "ps").stdout.strip() == "EACCES"  # the file system says no
+        assert as_other_user(other, python, str(ask), control, "ps").stdout.strip() == "EACCES"  # the file system says no
 
         # Even with the run directory and the socket opened up, the peer's uid is checked.
         os.chmod(rundir_of(run.run_id), 0o755)
         os.chmod(control, 0o666)
         for op in ("ps", "stop"):
-            answer = as_other_user(python, str(ask), control, op)
+            answer = as_other_user(other, python, str(ask), control, op)
             reply = json.loads(answer.stdout or answer.stderr)  # stderr: shown if it is not JSON
             assert reply["ok"] is False and "permission denied" in reply["error"], reply
-        listed = as_other_user(python, "-m", "orchestrator", "ls", "--json",
+        listed = as_other_user(other, python, "-m", "orchestrator", "ls", "--json",
                                env={"PYTHONPATH": str(ROOT), "TMPDIR": str(runs_root)})  # fmt: skip
         if listed.returncode == 0:  # when the checkout is readable by that user: ls shows only one's own runs
             assert json.loads(listed.stdout) == []
