@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 from typing import BinaryIO
 
 
@@ -49,3 +50,10 @@ def write_stream(out: BinaryIO, data: bytes) -> None:
             return
         except BlockingIOError:
             _wait_writable(out.fileno())
+
+
+def write_stdout(text: str) -> None:
+    """A whole document to stdout (a schema, an export, a completion script): what the text layer
+    holds first, then every byte of `text`."""
+    sys.stdout.flush()
+    write_stream(sys.stdout.buffer, text.encode(sys.stdout.encoding or "utf-8", "replace"))

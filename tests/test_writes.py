@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -63,3 +65,32 @@ def test_a_non_blocking_pipe_with_a_slow_reader_gets_every_byte(how: str) -> Non
     os.close(r)
     assert not reader.is_alive()
     assert len(got) == len(DATA) and bytes(got) == DATA
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_whole_document_reaches_a_non_blocking_pipe(tmp_path, unbuffered: str) -> None:
+    """`zmqrun export` of a large topology (~370 KB of manifests) into a pipe made non-blocking:
+    before, it stopped at the pipe's 64 KB and still exited 0 (raw stdout), or crashed."""
+    topo = tmp_path / "big.yaml"
+    topo.write_text("image: zmqrun:test\nnodes:\n" + "".join(
+        f"  n{i}:\n    run: python3 -c pass\n    sockets:\n      s: {{type: PUB, bind: true}}\n" for i in range(150)))  # fmt: skip
+    argv = [sys.executable, "-m", "orchestrator", "export", "kubernetes", str(topo)]
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    whole = subprocess.run(argv, capture_output=True, env=env, timeout=120, check=True).stdout
+    assert len(whole) > 4 * 65536
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    proc = subprocess.Popen(argv, stdout=w, stderr=subprocess.PIPE, env=env)
+    os.close(w)
+    got = bytearray()
+    reader = _slow_reader(r, got)
+    try:
+        reader.join(timeout=120)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    os.close(r)
+    assert proc.returncode == 0, err
+    assert bytes(got) == whole
