@@ -12,6 +12,7 @@ from orchestrator.commands.parser import COMMANDS, build_parser
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 from orchestrator.view.printer import to_devnull
 from orchestrator.view.text import one_line
+from orchestrator.writes import write_stdout
 
 
 def _std_streams() -> None:
@@ -76,7 +77,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         from orchestrator.topology.schema import schema
 
-        print(json.dumps(schema(), indent=2, ensure_ascii=False))
+        write_stdout(json.dumps(schema(), indent=2, ensure_ascii=False) + "\n")
         return ExitStatus.OK
     if args.command == "export":
         from orchestrator.commands.export import export
@@ -180,9 +181,9 @@ def _graph(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.file, env_files=args.env_file)
     if args.format == "mermaid":
-        sys.stdout.write(graph.mermaid(topology))
+        write_stdout(graph.mermaid(topology))
     elif args.format == "dot":
-        sys.stdout.write(graph.dot(topology))
+        write_stdout(graph.dot(topology))
     else:
         from orchestrator.view.console import console
 
@@ -195,11 +196,11 @@ def _comfort(args: argparse.Namespace) -> int:
     if args.command == "config":
         from orchestrator.commands.config import resolved
 
-        sys.stdout.write(resolved(args.file, args.env_file))
+        write_stdout(resolved(args.file, args.env_file))
     elif args.command == "completion":
         from orchestrator.commands.completion import SCRIPTS
 
-        sys.stdout.write(SCRIPTS[args.shell])
+        write_stdout(SCRIPTS[args.shell])
     elif args.copy:
         from orchestrator.commands.examples import copy
 
@@ -208,7 +209,7 @@ def _comfort(args: argparse.Namespace) -> int:
     elif args.name:
         from orchestrator.commands.examples import text
 
-        sys.stdout.write(text(args.name))
+        write_stdout(text(args.name))
     else:
         from orchestrator.commands.examples import listing
 

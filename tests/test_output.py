@@ -7,7 +7,10 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
+import threading
+import time
 import zlib
 
 import pytest
@@ -52,6 +55,49 @@ def test_every_line_of_chatty_nodes_is_present_whole_and_in_order(zmqrun, buffer
     result = zmqrun.run(str(path), timeout=120)
     assert result.returncode == 0, result.stderr
     check_lines(result.stdout, ["t0", "t1", "t2"], 20000)
+
+
+@pytest.mark.parametrize("stdout", ["raw, signals while it waits", "non-blocking"])
+def test_no_line_is_torn_or_lost_on_a_slow_reader_whatever_the_stdout(zmqrun, stdout):
+    """zmqrun's own stdout: raw when PYTHONUNBUFFERED is set (as in many containers and CI), where
+    a write cut short by a signal used to lose the rest of its chunk; or a pipe another holder made
+    non-blocking, where a full pipe used to lose it (raw) or crash the run (buffered)."""
+    (zmqrun.tmp_path / "talker.py").write_text(TALKER)
+    nodes = "".join(f"  t{i}:\n    run: [{PY}, talker.py, t{i}, '20000']\n    buffering: full\n" for i in range(3))
+    path = zmqrun.write("nodes:\n" + nodes)
+    r, w = os.pipe()
+    unbuffered = stdout.startswith("raw")
+    if not unbuffered:
+        os.set_blocking(w, False)
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1" if unbuffered else ""}
+    proc = subprocess.Popen([PY, "-m", "orchestrator", str(path)], stdout=w, stderr=subprocess.PIPE,
+                            env=env, cwd=zmqrun.tmp_path, start_new_session=True)  # fmt: skip
+    zmqrun.procs.append(proc)
+    os.close(w)
+    done = threading.Event()
+
+    def storm() -> None:  # SIGCHLD runs zmqrun's handler: a write waiting for room returns short
+        while not done.wait(0.0005):
+            try:
+                os.kill(proc.pid, signal.SIGCHLD)
+            except ProcessLookupError:
+                return
+
+    if unbuffered:
+        threading.Thread(target=storm, daemon=True).start()
+    got = bytearray()
+    deadline = time.monotonic() + 120
+    try:
+        while chunk := os.read(r, 4096):  # a slow reader: zmqrun keeps finding the pipe full
+            got += chunk
+            time.sleep(0.0005)
+            assert time.monotonic() < deadline, "the run did not end"
+    finally:
+        done.set()
+        os.close(r)
+    _, err = finish(proc, 60)
+    assert proc.returncode == 0, err
+    check_lines(got.decode(), ["t0", "t1", "t2"], 20000)
 
 
 PROBE = (

@@ -13,10 +13,11 @@ from orchestrator.control.client import ControlClient, ControlError, Instance
 from orchestrator.errors import ExitStatus
 from orchestrator.run.runs import RunError, RunInfo, alive_runs, resolve
 from orchestrator.view.printer import Printer, sanitize, use_color
+from orchestrator.writes import write_stdout
 
 
 def _dump(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
+    write_stdout(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
 def _table(headers: Sequence[str], rows: list[list[str]]) -> None:

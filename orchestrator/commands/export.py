@@ -14,6 +14,7 @@ from orchestrator.export.workloads import Workload, translate
 from orchestrator.security.keys import Keyring
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
+from orchestrator.writes import write_stdout
 
 
 class ExportError(ZmqrunError):
@@ -89,7 +90,7 @@ def export(engine: str, file: str, out: str | None, image: str | None, namespace
         if note:
             print(f"zmqrun export: {note}", file=sys.stderr)
     if out is None or out == "-":
-        sys.stdout.write(dump(docs, header))
+        write_stdout(dump(docs, header))
     elif engine == "kubernetes":
         os.makedirs(out, exist_ok=True)
         for doc in docs:

@@ -20,6 +20,7 @@ from orchestrator.run.runner import execute
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import to_devnull
 from orchestrator.view.text import one_line, sanitize, xml_text
+from orchestrator.writes import write_stream
 
 TAIL_LINES = 15
 
@@ -37,11 +38,11 @@ class Tail:
         self._partial = ""
         self.echo = echo
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
+        data = bytes(data)
         if self.echo is not None:
             try:
-                self.echo.write(data)
-                self.echo.flush()
+                write_stream(self.echo, data)
             except OSError:  # a reader that went away (`| head`): keep the tail, stop echoing
                 self.echo = None
         text = self._partial + data.decode("utf-8", "replace")

@@ -11,6 +11,7 @@ import time
 
 from orchestrator.run import cgroup, process
 from orchestrator.run.rundir import remove_rundir
+from orchestrator.writes import write_fd
 
 GOODBYE = b"bye\n"
 
@@ -105,7 +106,7 @@ class Guardian:
         """Report pids the loop has seen; the guardian kills them too if zmqrun dies."""
         if self._w >= 0 and pids:
             try:
-                os.write(self._w, "".join(f"{pid}\n" for pid in pids).encode())
+                write_fd(self._w, "".join(f"{pid}\n" for pid in pids).encode())  # never a torn pid
             except OSError:
                 pass
 
@@ -113,7 +114,7 @@ class Guardian:
         if self._w < 0:
             return
         try:
-            os.write(self._w, GOODBYE)
+            write_fd(self._w, GOODBYE)
         except OSError:
             pass
         os.close(self._w)

@@ -36,9 +36,8 @@ class Relay:
         self.out.lines(p.label, shown)
         if self.control is not None:
             self.control.lines(p.label, shown)
-        if p.ready_rx is not None and p.state == "running":
-            if any(p.ready_rx.search(line) for line in lines):
-                self.on_ready(p, "its ready line appeared")
+        if p.ready_rx is not None and p.state == "running" and any(p.ready_rx.search(line) for line in lines):
+            self.on_ready(p, "its ready line appeared")
         if self.observer:
             for line in lines:
                 self.observer.line(p.inst.node.name, line)

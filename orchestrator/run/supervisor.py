@@ -21,6 +21,7 @@ from orchestrator.run.readiness import waiting_notes
 from orchestrator.run.relay import Relay
 from orchestrator.run.restart import decide
 from orchestrator.run.signals import SignalPipe
+from orchestrator.run.starter import Starter
 from orchestrator.run.state import (
     Observer,
     Options,
@@ -31,7 +32,6 @@ from orchestrator.run.state import (
     describe_code,
     describe_end,
 )
-from orchestrator.run.starter import Starter
 from orchestrator.run.stopper import Stopper
 from orchestrator.security import store
 from orchestrator.view.printer import PARTIAL_AFTER, Printer

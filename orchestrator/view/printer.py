@@ -12,6 +12,7 @@ from typing import IO, Any, BinaryIO
 
 from orchestrator.errors import ZmqrunError
 from orchestrator.view.text import one_line, sanitize
+from orchestrator.writes import write_stream
 
 MAX_LINE = 8192  # characters; a longer line is split, so one node cannot exhaust memory
 
@@ -200,7 +201,7 @@ class Printer:
     def _log(self, label: str, lines: list[str]) -> None:
         stamp = self._stamp()
         try:
-            self.logs[label].write(("".join(stamp + line + "\n" for line in lines)).encode("utf-8", "replace"))
+            write_stream(self.logs[label], "".join(stamp + line + "\n" for line in lines).encode("utf-8", "replace"))
         except OSError:
             pass  # a full disk must not stop the run; the terminal still shows everything
 
@@ -213,8 +214,7 @@ class Printer:
         if self.broken:
             return
         try:
-            self.out.write(text.encode("utf-8", "replace"))
-            self.out.flush()
+            write_stream(self.out, text.encode("utf-8", "replace"))  # whole, even on a raw stdout (-u)
         except BrokenPipeError:
             self._close_broken()
         except OSError as exc:
