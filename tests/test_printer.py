@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import selectors
+from types import SimpleNamespace
 
-from orchestrator.view.printer import MAX_LINE, LineSplitter, Printer, sanitize
+from orchestrator.run.pipes import Pipes
+from orchestrator.view.printer import MAX_LINE, PARTIAL_AFTER, LineSplitter, Printer, sanitize
 
 
 def test_escape_sequences_never_pass():
@@ -100,3 +104,31 @@ def test_a_line_still_arriving_is_not_sitting():
     now[0] = 0.2
     assert s.feed(b"9\nnext") == ["line 4999"] and s.waiting_since == 0.2
     assert s.display(["line 4999"]) == ["line 4999"]  # nothing was shown early, nothing is cut
+
+
+def test_time_spent_relaying_is_not_the_nodes_silence():
+    """A line cut by the pipe's chunking is no prompt, even when relaying the lines before it took
+    zmqrun longer than PARTIAL_AFTER (blocked on a slow reader of its own output); a partial line
+    is shown only when draining the pipe finds nothing more."""
+    now = [0.0]
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    shown: list[str] = []
+
+    def relay(_p: object, lines: list[str]) -> None:
+        shown.extend(lines)
+        now[0] += 1.0  # writing them out took a second
+
+    pipes = Pipes(selectors.DefaultSelector(), relay, lambda: now[0])
+    with os.fdopen(r, "rb", buffering=0) as out:
+        node = SimpleNamespace(spawned=SimpleNamespace(out_fd=r, out=out), splitter=LineSplitter(lambda: now[0]))
+        os.write(w, b"line 1\nline 2 cut he")
+        assert pipes.read(node) is True  # type: ignore[arg-type]
+        os.write(w, b"re\nline 3 cut th")  # the node went on writing meanwhile
+        partials: list[str] = []
+        pipes.show_partials([node], now[0], lambda _p, text: partials.append(text))  # type: ignore[list-item]
+        assert shown == ["line 1", "line 2 cut here"] and partials == []
+        now[0] += PARTIAL_AFTER  # now the node really is quiet mid-line: a prompt
+        pipes.show_partials([node], now[0], lambda _p, text: partials.append(text))  # type: ignore[list-item]
+        assert partials == ["line 3 cut th"]
+    os.close(w)

@@ -34,23 +34,25 @@ class Pipes:
             p.stdin_left = "".join(line + "\n" for line in stdin).encode()
             self.sel.register(p.spawned.stdin_fd, selectors.EVENT_READ | selectors.EVENT_WRITE, ("stdin", p))
 
-    def read(self, p: Proc) -> None:
+    def read(self, p: Proc) -> bool:
+        """Relay what the node wrote (a bounded amount); whether there was anything (or its end)."""
         assert p.spawned is not None
         fd = p.spawned.out_fd
         if fd < 0:  # closed while draining earlier in this same batch of events
-            return
-        for _ in range(8):  # bounded, so one flooding node cannot starve the others
+            return False
+        for i in range(8):  # bounded, so one flooding node cannot starve the others
             try:
                 data = os.read(fd, READ_CHUNK)
             except BlockingIOError:
-                return
+                return i > 0
             except OSError:
                 data = b""
             if not data:
                 self._emit(p, p.splitter.flush())
                 self._close_out(p)
-                return
+                return True
             self._emit(p, p.splitter.feed(data))
+        return True
 
     def release(self, p: Proc) -> None:
         """Drain and close every pipe of this incarnation (it has exited, or is being replaced)."""
@@ -93,16 +95,16 @@ class Pipes:
         if not p.stdin_left:
             self._close_stdin(p)  # EOF for the node
 
-    def show_partials(self, procs: list[Proc], now: float, clock: Callable[[], float],
-                      show: Callable[[Proc, str], None]) -> None:  # fmt: skip
+    def show_partials(self, procs: list[Proc], now: float, show: Callable[[Proc, str], None]) -> None:
         """A line without its newline (a prompt) is shown once it has sat PARTIAL_AFTER; first the
-        pipe is drained, since a line cut in two by chunking is no prompt."""
+        pipe is drained, since a line cut in two by chunking is no prompt. Only the node's silence
+        counts: if the drain found more bytes, the node is still writing, however long relaying
+        them took (zmqrun blocked on a slow reader of its own output must not tear lines)."""
         for p in procs:
-            if p.splitter.waiting_since is not None and now - p.splitter.waiting_since >= PARTIAL_AFTER:
-                self.read(p)
-                since = p.splitter.waiting_since
-                if since is not None and clock() - since >= PARTIAL_AFTER and (text := p.splitter.partial()):
-                    show(p, text)
+            since = p.splitter.waiting_since
+            quiet = since is not None and now - since >= PARTIAL_AFTER and not self.read(p)
+            if quiet and (text := p.splitter.partial()):
+                show(p, text)
 
     def close_ready(self, p: Proc) -> None:
         assert p.spawned is not None and p.spawned.ready_fd is not None

@@ -222,7 +222,7 @@ class Supervisor:
         self.starter.tick(now)
         if not self.stopping:
             self._audit(self.starter.ready.audit_due(now))
-        self.pipes.show_partials(self.procs, now, self.clock, self.relay.partial)
+        self.pipes.show_partials(self.procs, now, self.relay.partial)
         if self.stopping or any(p.alive and p.stop_at is not None for p in self.procs):
             self.stopper.tick(now)  # also single stops: by hand, or to restart
         if self.control is not None:
