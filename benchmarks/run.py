@@ -1,6 +1,6 @@
 """Run every benchmark and write BENCHMARKS.md. Usage (from the repository root):
 
-    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only idle|dataplane]
+    .venv/bin/python benchmarks/run.py [--reps 5] [--sizes 4,16,64,200] [--out BENCHMARKS.md] [--only idle|dataplane|chatty]
 
 Every figure is a ratio against a baseline measured in the same run; each cell is the median
 of --reps runs with min and max. honcho is installed on first use into benchmarks/.work/."""
@@ -526,11 +526,15 @@ def main() -> int:
     args = ap.parse_args()
     # Nodes get the buffering that each trial names, never the harness's own environment's.
     os.environ.pop("PYTHONUNBUFFERED", None)
-    if args.only in ("dataplane", "idle"):
-        if args.only == "idle":
-            WORK.mkdir(exist_ok=True)
-            honcho_bin(WORK)
-        section = dataplane_section(max(args.reps, 9)) if args.only == "dataplane" else idle_section(args.reps)
+    alone = {  # sections that can be measured again on their own, replacing theirs in --out
+        "dataplane": lambda: dataplane_section(max(args.reps, 9)),
+        "idle": lambda: idle_section(args.reps),
+        "chatty": lambda: chatty_section(args.lines, args.reps),
+    }
+    if args.only in alone:
+        WORK.mkdir(exist_ok=True)
+        honcho_bin(WORK)
+        section = alone[args.only]()
         section.insert(2, f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `benchmarks/run.py --only {args.only}`; "
                        "the other sections come from the full run dated above.\n")  # fmt: skip
         out = Path(args.out)
