@@ -112,6 +112,21 @@ def test_ls_and_ps_with_two_runs_alive_at_once(runs_root: Path) -> None:
     assert zmqrun("ls", "--json").stdout.strip() == "[]"
 
 
+def test_a_table_into_a_pipe_keeps_each_row_on_one_line(runs_root: Path) -> None:
+    """Not a terminal: no cell is folded onto the next line, wide as the row may be (scripts grep it)."""
+    path = runs_root / "wide.yaml"
+    names = [f"a_rather_long_socket_name_{i}" for i in range(4)]
+    path.write_text("name: wide\nnodes:\n  a_rather_long_node_name_for_a_table:\n"
+                    f"    run: {sys.executable} -c 'import time; time.sleep(600)'\n    ready: started\n    sockets:\n"
+                    + "".join(f"      {n}: {{type: PULL, bind: true}}\n" for n in names))  # fmt: skip
+    with Run(path) as run:
+        [row] = [line for line in zmqrun("ps", run.run_id).stdout.splitlines() if "a_rather_long_node_name" in line]
+        ports = run.ps()["a_rather_long_node_name_for_a_table.1"].ports
+        assert len(row) > 120 and all(p.rsplit(":", 1)[1] in row for p in ports), row
+        [listed] = [line for line in zmqrun("ls").stdout.splitlines() if run.run_id in line]
+        assert "wide" in listed and "1/1" in listed
+
+
 def test_ps_shows_ports(runs_root: Path) -> None:
     path = runs_root / "ports.yaml"
     path.write_text(textwrap.dedent(f"""\

@@ -30,7 +30,10 @@ def _table(headers: Sequence[str], rows: list[list[str]]) -> None:
         table.add_column(h)
     for row in rows:
         table.add_row(*(Text(sanitize(cell)) for cell in row))  # run and node names come from files
-    Console(highlight=False, soft_wrap=True).print(table)
+    # On a terminal, columns fold to its width; into a pipe or file, every row stays one line
+    # (a script's grep or cut must not see a cell folded onto the next line).
+    width = None if sys.stdout.isatty() else 100_000
+    Console(highlight=False, soft_wrap=True, width=width).print(table)
 
 
 def duration(seconds: float | None) -> str:
