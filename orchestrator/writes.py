@@ -21,7 +21,7 @@ def _wait_writable(fd: int) -> None:
     poll.poll()
 
 
-def write_fd(fd: int, data: bytes) -> None:
+def write_fd(fd: int, data: bytes | memoryview) -> None:
     """os.write until every byte of `data` is written."""
     view = memoryview(data)
     while view:
@@ -31,7 +31,7 @@ def write_fd(fd: int, data: bytes) -> None:
             _wait_writable(fd)
 
 
-def write_stream(out: BinaryIO, data: bytes) -> None:
+def write_stream(out: BinaryIO, data: bytes | memoryview) -> None:
     """Write every byte of `data` to `out`, raw or buffered, blocking or not, and flush it."""
     view = memoryview(data)
     while view:

@@ -39,13 +39,12 @@ class Tail:
         self.echo = echo
 
     def write(self, data: bytes | memoryview) -> int:
-        data = bytes(data)
         if self.echo is not None:
             try:
                 write_stream(self.echo, data)
             except OSError:  # a reader that went away (`| head`): keep the tail, stop echoing
                 self.echo = None
-        text = self._partial + data.decode("utf-8", "replace")
+        text = self._partial + str(data, "utf-8", "replace")  # bytes or a view of them, no copy
         *done, self._partial = text.split("\n")
         self.lines.extend(done)
         return len(data)

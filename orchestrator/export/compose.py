@@ -37,6 +37,7 @@ def service_names(w: Workload) -> list[str]:
 
 def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
     by_name = {w.name: w for w in workloads}
+    where = secrets_dir(project_name(topology))  # the key files' folder, beside the Compose file
     services: dict[str, Any] = {}
     files: dict[str, Any] = {}
     for w in workloads:
@@ -52,7 +53,6 @@ def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
                 # (Swarm copies it 0444); the command copies the key to a private file either way.
                 s["secrets"] = [{"source": f"{name}-curve-key", "target": KEY_TARGET},
                                 {"source": f"{name}-curve-env", "target": ENV_TARGET}]  # fmt: skip
-                where = secrets_dir(project_name(topology))
                 files[f"{name}-curve-key"] = {"file": f"./{where}/{name}.key"}
                 files[f"{name}-curve-env"] = {"file": f"./{where}/{name}.env"}
             if w.ports:
