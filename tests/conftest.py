@@ -51,6 +51,20 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
     return parts["out"], parts["err"]
 
 
+def slow_reader(fd: int, into: bytearray, pause: float = 0.0002) -> threading.Thread:
+    """A thread reading `fd` into `into` until EOF, pausing after every 4 KB: slower than the
+    writer, so the writer keeps finding the pipe full. Join it with a timeout."""
+
+    def run() -> None:
+        while chunk := os.read(fd, 4096):
+            into.extend(chunk)
+            time.sleep(pause)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def run_marker_pids(run_id: str) -> list[int]:
     """Processes carrying a run's marker: after a clean run, there must be none."""
     found = []

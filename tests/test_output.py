@@ -10,11 +10,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import zlib
 
 import pytest
-from conftest import finish, wait_for
+from conftest import finish, slow_reader, wait_for
 
 from orchestrator.run import process
 
@@ -86,15 +85,11 @@ def test_no_line_is_torn_or_lost_on_a_slow_reader_whatever_the_stdout(zmqrun, st
     if unbuffered:
         threading.Thread(target=storm, daemon=True).start()
     got = bytearray()
-    deadline = time.monotonic() + 120
-    try:
-        while chunk := os.read(r, 4096):  # a slow reader: zmqrun keeps finding the pipe full
-            got += chunk
-            time.sleep(0.0005)
-            assert time.monotonic() < deadline, "the run did not end"
-    finally:
-        done.set()
-        os.close(r)
+    reader = slow_reader(r, got, pause=0.0005)  # zmqrun keeps finding the pipe full
+    reader.join(timeout=120)
+    done.set()
+    assert not reader.is_alive(), "the run did not end"
+    os.close(r)
     _, err = finish(proc, 60)
     assert proc.returncode == 0, err
     check_lines(got.decode(), ["t0", "t1", "t2"], 20000)

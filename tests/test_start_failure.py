@@ -15,11 +15,8 @@ from orchestrator.run.state import Proc
 PY = sys.executable
 BAD = f"[{PY}, -c, \"print('bad config', flush=True); raise SystemExit(1)\"]"
 SLEEPER = f"[{PY}, -c, \"import time; print('up', flush=True); time.sleep(60)\"]"
-
-
-def test_a_binder_that_exits_1_at_start_ends_the_run_at_once(zmqrun):
-    # Receivers first: worker (PUSH) waits for sink (PULL) to listen; sink never does.
-    path = zmqrun.write(f"""\
+# Receivers first: worker (PUSH) waits for sink (PULL) to listen; sink never does.
+SINK_FAILS = f"""\
     nodes:
       sink:
         run: {BAD}
@@ -29,7 +26,11 @@ def test_a_binder_that_exits_1_at_start_ends_the_run_at_once(zmqrun):
         run: {SLEEPER}
         sockets:
           out: {{type: PUSH, connect: sink.results}}
-    """)
+"""
+
+
+def test_a_binder_that_exits_1_at_start_ends_the_run_at_once(zmqrun):
+    path = zmqrun.write(SINK_FAILS)
     proc = zmqrun.start(str(path))
     wait_for(lambda: "sink.1 exit 1" in proc.stdout.readline(), timeout=30)
     exited_at = time.monotonic()
@@ -86,19 +87,10 @@ def test_a_node_that_will_restart_is_still_waited_for(zmqrun):
 
 
 def test_zmqrun_test_reports_the_cause_not_the_waiting_node(zmqrun):
-    path = zmqrun.write(f"""\
-    nodes:
-      sink:
-        run: {BAD}
-        sockets:
-          results: {{type: PULL, bind: true}}
-      worker:
-        run: {SLEEPER}
-        sockets:
-          out: {{type: PUSH, connect: sink.results}}
+    path = zmqrun.write(SINK_FAILS + """\
     expect:
       timeout: 60s
-      exit: {{worker: 0}}
+      exit: {worker: 0}
     """)
     result = zmqrun.run("test", str(path), timeout=40)
     assert result.returncode == 1

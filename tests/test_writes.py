@@ -7,10 +7,9 @@ import io
 import os
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
+from conftest import slow_reader
 
 from orchestrator.writes import write_fd, write_stream
 
@@ -38,23 +37,12 @@ def test_a_stream_that_takes_part_of_each_write_still_gets_everything() -> None:
     assert bytes(out.got) == DATA[:50_000]
 
 
-def _slow_reader(r: int, into: bytearray) -> threading.Thread:
-    def run() -> None:
-        while chunk := os.read(r, 4096):
-            into.extend(chunk)
-            time.sleep(0.0002)  # slower than the writer: the pipe fills again and again
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 @pytest.mark.parametrize("how", ["raw", "buffered", "fd"])
 def test_a_non_blocking_pipe_with_a_slow_reader_gets_every_byte(how: str) -> None:
     r, w = os.pipe()
     os.set_blocking(w, False)  # as another holder of the pipe may have set it
     got = bytearray()
-    reader = _slow_reader(r, got)
+    reader = slow_reader(r, got)
     if how == "fd":
         write_fd(w, DATA)
         os.close(w)
@@ -83,7 +71,7 @@ def test_a_whole_document_reaches_a_non_blocking_pipe(tmp_path, unbuffered: str)
     proc = subprocess.Popen(argv, stdout=w, stderr=subprocess.PIPE, env=env)
     os.close(w)
     got = bytearray()
-    reader = _slow_reader(r, got)
+    reader = slow_reader(r, got)
     try:
         reader.join(timeout=120)
         err = proc.communicate(timeout=60)[1]
