@@ -21,20 +21,33 @@ Path_ = tuple[str | int, ...]
 # meant a decimal number or a string, and only they know which.
 _AMBIGUOUS_TAG = "tag:zmqrun,2026:ambiguous-number"
 _AMBIGUOUS = re.compile(r"^[-+]?(?:0[0-9_]+(?:\.[0-9_]*)?|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
+# The rest of YAML 1.2's core schema for numbers: decimal, 0o octal and 0x hex integers; floats
+# with an optional exponent, .inf and .nan. YAML 1.1's binary (`0b11`) and digit groups (`1_000`)
+# are not numbers in 1.2: they stay strings, and a field that wants a number says so.
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_DROPPED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    return int(loader.construct_scalar(node), 0)  # decimal, 0o or 0x: the ambiguous shapes never get here
 
 
 def make_loader(base: type[Any]) -> type[Any]:
-    """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans, so `restart: no`
-    stays the string "no", and ambiguous YAML 1.1 numbers tagged for refusal."""
+    """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans and numbers, so
+    `restart: no` stays the string "no", and ambiguous YAML 1.1 numbers tagged for refusal."""
     loader: type[Any] = type("_Loader", (base,), {})
     loader.yaml_implicit_resolvers = {
-        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        key: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))  # fmt: skip
+    loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+    loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
     for first in "-+0123456789":
         loader.yaml_implicit_resolvers.setdefault(first, []).insert(0, (_AMBIGUOUS_TAG, _AMBIGUOUS))
+    loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     return loader
 
 
