@@ -11,7 +11,7 @@ from typing import NoReturn
 from orchestrator.commands.parser import COMMANDS, build_parser
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 from orchestrator.view.printer import to_devnull
-from orchestrator.view.text import one_line
+from orchestrator.view.text import count, one_line
 from orchestrator.writes import write_stdout
 
 
@@ -141,7 +141,7 @@ def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
         print(f"error: {one_line(str(problem))}", file=sys.stderr)
-    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was {nothing_was}", file=sys.stderr)
+    print(f"zmqrun: {count(n, 'problem')} found; nothing was {nothing_was}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -205,7 +205,7 @@ def _comfort(args: argparse.Namespace) -> int:
         from orchestrator.commands.examples import copy
 
         written = copy(args.copy)
-        print(f"wrote {len(written)} files under {args.copy.rstrip('/')}/topologies; try: zmqrun {written[0]}")
+        print(f"wrote {count(len(written), 'file')} under {args.copy.rstrip('/')}/topologies; try: zmqrun {written[0]}")
     elif args.name:
         from orchestrator.commands.examples import text
 

@@ -250,9 +250,26 @@ def test_one_process_is_one_process_and_version_is_printed(zmqrun):
     path = zmqrun.write("nodes:\n  a:\n    run: python3 -c pass\n    ready: started\n")
     result = zmqrun.run(str(path))
     assert result.returncode == 0
-    assert "topology, 1 process\n" in result.stdout
+    assert "topology, 1 process\n" in result.stdout and "| 1 process ready (" in result.stdout
+    assert not re.search(r"\b1 (processes|restarts|edges|problems)\b", result.stdout), result.stdout
     version = zmqrun.run("--version")
     assert version.returncode == 0 and version.stdout.startswith("zmqrun 0.")
+
+
+def test_counts_agree_with_their_noun():
+    from orchestrator.view.text import count
+
+    assert [count(n, "process", "processes") for n in (0, 1, 2)] == ["0 processes", "1 process", "2 processes"]
+    assert count(1, "restart") == "1 restart" and count(3, "edge") == "3 edges"
+
+
+def test_one_restart_is_one_restart(zmqrun):
+    path = zmqrun.write("""\
+        nodes:
+          a: {run: "python3 -c 'import sys; sys.exit(3)'", restart: {policy: on-failure, limit: 1, backoff: 10ms}}
+        """)
+    result = zmqrun.run(str(path), timeout=60)
+    assert "gave up after 1 restart" in result.stdout and "1 restarts" not in result.stdout, result.stdout
 
 
 def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):

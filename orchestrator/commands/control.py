@@ -13,6 +13,7 @@ from orchestrator.control.client import ControlClient, ControlError, Instance
 from orchestrator.errors import ExitStatus
 from orchestrator.run.runs import RunError, RunInfo, alive_runs, resolve
 from orchestrator.view.printer import Printer, sanitize, use_color
+from orchestrator.view.text import count
 from orchestrator.writes import write_stdout
 
 
@@ -92,7 +93,7 @@ def ps_edges(ref: str | None, as_json: bool) -> int:
         _dump({"run": found.run, "watched": found.watched, "interval": found.interval, "edges": rows})
         return ExitStatus.OK
     watched = f"sampled every {found.interval:g}s" if found.watched else "edges not watched (--edge-interval 0)"
-    print(f"run {found.run['run_id']}: {found.run['name']} ({len(rows)} edges, {watched})")
+    print(f"run {found.run['run_id']}: {found.run['name']} ({count(len(rows), 'edge')}, {watched})")
     now = time.time()
     _table(["EDGE", "TYPES", "ENDPOINT", "STATE", "RATE ->", "<-"],
            [[f"{r['from']} -> {r['to']}", types_text(r), r["endpoint"],

@@ -16,6 +16,7 @@ from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
+from orchestrator.view.text import count
 
 if TYPE_CHECKING:
     from orchestrator.run.expect import Expectations
@@ -78,7 +79,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         n = len(plan.instances)
-        printer.note(f"run {plan.run_id}: {topology.name}, {n} process{'' if n == 1 else 'es'}")
+        printer.note(f"run {plan.run_id}: {topology.name}, {count(n, 'process', 'processes')}")
         for conflict in plan.conflicts:
             printer.note(conflict, "yellow")
         if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up

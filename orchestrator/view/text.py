@@ -31,6 +31,11 @@ def has_control(text: str) -> bool:
     return _ANY_CONTROL.search(text.replace("\n", "").replace("\t", "")) is not None
 
 
+def count(n: int, noun: str, nouns: str | None = None) -> str:
+    """`1 process`, `2 processes`: a number with its noun in the right number."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def one_line(text: str) -> str:
     """For a field shown on one line: control removed, and a line break shown as `\\n` rather
     than starting a line that would look like zmqrun's own."""
