@@ -107,9 +107,9 @@ def _control(args: argparse.Namespace) -> int:
     from orchestrator.commands import control
 
     if args.command == "ls":
-        return control.ls(args.json)
+        return control.ls(args.json, args.color)
     if args.command == "ps":
-        return control.ps(args.run, args.json, args.edges)
+        return control.ps(args.run, args.json, args.edges, args.color)
     if args.command == "web":
         from orchestrator.web.server import serve
 

@@ -4,11 +4,13 @@ NO_COLOR and --no-color on a real pty; a closed stdout never shows a traceback."
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pty
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -237,3 +239,52 @@ def test_export_prints_no_raw_control_and_no_forged_yaml(zmqrun, engine):
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert not any(str(d.get("kind", "")).startswith("Forged") for d in docs)  # no document forged by the name
     assert EVIL in json.dumps(docs, ensure_ascii=False) or json.dumps(EVIL)[1:-1] in json.dumps(docs)
+
+
+_RUNS = itertools.count()
+
+
+def _live_evil_run(zmqrun) -> tuple[subprocess.Popen[str], str]:
+    """A live run whose topology name, description and command line carry EVIL; ready."""
+    run_id = f"zr-evil-{os.getpid()}-{next(_RUNS)}"  # each test its own, even after a SIGKILLed one
+    doc = {"name": EVIL, "description": EVIL, "nodes": {
+        "a": {"run": ["python3", "-c", "import time\nprint('hi', flush=True)\ntime.sleep(600)", EVIL], "ready": "started",
+              "sockets": {"s": {"type": "PUSH", "bind": True}}},
+        "b": {"run": ["python3", "-c", "import time; time.sleep(600)"], "sockets": {"i": {"type": "PULL", "connect": "a.s"}}},
+    }}  # fmt: skip
+    proc = zmqrun.start("--run-id", run_id, str(zmqrun.write(json.dumps(doc))))
+
+    def ready() -> bool:
+        result = zmqrun.run("ps", run_id, "--json")
+        return result.returncode == 0 and json.loads(result.stdout)["run"]["running"] == 2
+
+    wait_for(ready, timeout=30, interval=0.2)
+    return proc, run_id
+
+
+def test_control_commands_print_no_escape_from_a_live_runs_topology(zmqrun):
+    proc, run_id = _live_evil_run(zmqrun)
+    for args in (["ls"], ["ls", "--json"], ["ps", run_id], ["ps", run_id, "--edges"], ["ps", run_id, "--json"],
+                 ["ps", run_id, "--edges", "--json"], ["logs", run_id], ["logs", run_id, "--json"],
+                 ["restart", run_id, "b"], ["stop", run_id, "b", "--json"], ["start", run_id, "b"]):  # fmt: skip
+        result = zmqrun.run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert_clean(result.stdout + result.stderr)
+        if args[0] == "ps" and "--json" not in args:
+            assert result.stdout.startswith(f"run {run_id}: evil\\nerror: forged ("), result.stdout
+    shown = json.loads(zmqrun.run("ps", run_id, "--json").stdout)["run"]["name"]
+    assert shown == "evil\nerror: forged"  # the data survives, the control does not
+    proc.send_signal(signal.SIGINT)
+    finish(proc, 30)
+
+
+def test_ls_and_ps_on_a_pty_obey_no_color_and_no_color_flag(zmqrun, tmp_path):
+    proc, run_id = _live_evil_run(zmqrun)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    for args in (["ls"], ["ps", run_id], ["ps", run_id, "--edges"]):
+        assert "\x1b[1m" in _on_a_pty(args, env, str(tmp_path)), args  # bold headers: it is a terminal
+        for plain in (_on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path)), _on_a_pty([*args, "--no-color"], env, str(tmp_path))):
+            assert "INSTANCE" in plain or "RUN" in plain or "EDGE" in plain, plain
+            assert "\x1b" not in plain, (args, plain[:300])
+    proc.send_signal(signal.SIGINT)
+    finish(proc, 30)

@@ -126,6 +126,8 @@ def _control_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     ps = sub.add_parser("ps", help="one row per instance of a live run")
     ps.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
     ps.add_argument("--edges", action="store_true", help="one row per edge instead: state and rate each way")
+    for table in (ls, ps):
+        table.add_argument("--no-color", dest="color", action="store_false", default=None, help="no bold headers")
     web = sub.add_parser("web", help="a live read-only page of a run's topology, on 127.0.0.1 with a secret URL")
     web.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
     logs = sub.add_parser("logs", help="recent output of a live run's instances, from memory")
