@@ -16,6 +16,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import psutil
 import pytest
 from conftest import ROOT, finish, wait_for
 
@@ -272,6 +273,12 @@ def test_control_commands_print_no_escape_from_a_live_runs_topology(zmqrun):
         assert_clean(result.stdout + result.stderr)
         if args[0] == "ps" and "--json" not in args:
             assert result.stdout.startswith(f"run {run_id}: evil\\nerror: forged ("), result.stdout
+    web = zmqrun.start("web", run_id)
+    assert web.stdout is not None
+    url_line = web.stdout.readline()
+    assert url_line.startswith(f"zmqrun web: run {run_id} (evil\\nerror: forged) at http://127.0.0.1:"), url_line
+    assert_clean(url_line)
+    web.terminate()
     shown = json.loads(zmqrun.run("ps", run_id, "--json").stdout)["run"]["name"]
     assert shown == "evil\nerror: forged"  # the data survives, the control does not
     proc.send_signal(signal.SIGINT)
@@ -288,3 +295,51 @@ def test_ls_and_ps_on_a_pty_obey_no_color_and_no_color_flag(zmqrun, tmp_path):
             assert "\x1b" not in plain, (args, plain[:300])
     proc.send_signal(signal.SIGINT)
     finish(proc, 30)
+
+
+def _output_gone(args: list[str], how: str, cwd) -> subprocess.Popen[bytes]:
+    """zmqrun started with its stdout closed outright (`>&-`) or a pipe whose reader has gone (EPIPE)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    if how == "closed":
+        return subprocess.Popen(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "orchestrator", *args],
+                                stderr=subprocess.PIPE, env=env, cwd=cwd)  # fmt: skip
+    r, w = os.pipe()
+    os.close(r)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], stdout=w, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    os.close(w)
+    return proc
+
+
+@pytest.mark.parametrize("how", ["closed", "epipe"])
+def test_every_command_of_the_parser_with_its_output_gone_prints_no_traceback(zmqrun, tmp_path, how):
+    from orchestrator.commands.parser import COMMANDS
+
+    proc, run_id = _live_evil_run(zmqrun)
+    one_shot = [["config", PIPELINE], ["examples"], ["examples", "pipeline"], ["examples", "--copy", str(tmp_path / "copy")],
+                ["completion", "bash"], ["export", "compose", PIPELINE, "--image", "x"],
+                ["export", "kubernetes", PIPELINE, "--image", "x"], ["ls"], ["ls", "--json"], ["ps", run_id],
+                ["ps", run_id, "--edges"], ["ps", run_id, "--json"], ["logs", run_id], ["logs", run_id, "--json"],
+                ["restart", run_id, "b"], ["stop", run_id, "b"], ["start", run_id, "b", "--json"]]  # fmt: skip
+    # Until the run ends these follow it; with a reader gone (EPIPE) `logs -f` ends at its first line.
+    following = [["logs", "-f", run_id], ["web", run_id]]
+    covered = {a[0] for a in SUBCOMMANDS + one_shot + following} | {"run", "_complete"}
+    assert covered >= set(COMMANDS), set(COMMANDS) - covered
+    for args in one_shot:
+        _, err = finish(_output_gone(args, how, tmp_path), 60)
+        assert b"Traceback" not in err and b"Exception ignored" not in err, (args, err.decode())
+    followers = [(args, _output_gone(args, how, tmp_path)) for args in following]
+    if how == "epipe":  # both end by themselves, with the run still alive
+        for args, follower in followers:
+            _, err = finish(follower, 30)
+            assert b"Traceback" not in err and follower.returncode in (0, 1), (args, err.decode())
+    else:  # both follow into /dev/null until the run ends: wait until they do follow it
+        logs_f, web = followers[0][1], followers[1][1]
+        p = psutil.Process(logs_f.pid)
+        wait_for(lambda: (p.net_connections if hasattr(p, "net_connections") else p.connections)("unix"), timeout=30)
+        assert web.stderr is not None and b"Ctrl-C to stop" in web.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    finish(proc, 30)
+    for args, follower in followers:
+        _, err = finish(follower, 30)
+        assert b"Traceback" not in err and b"Exception ignored" not in err, (args, err.decode())
+        assert follower.returncode in (0, 1), (args, follower.returncode, err.decode())

@@ -131,6 +131,8 @@ def logs(words: Sequence[str], follow: bool, tail: int | None, since: float | No
             if printer is None:
                 printer = _printer(client, color)
             printer.lines(item.label, [item.line])
+            if printer.broken:
+                return ExitStatus.OK  # `logs -f | head -1`: the reader is gone, so is the point of following
     except KeyboardInterrupt:
         return ExitStatus.OK  # Ctrl-C ends `logs -f`, not the run
     except BrokenPipeError:
