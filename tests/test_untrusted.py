@@ -146,6 +146,28 @@ def test_on_a_pty_there_is_colour_and_no_color_turns_all_of_it_off(tmp_path):
         plain = _on_a_pty(args, env, str(tmp_path))
         assert "pipeline" in plain or "sink" in plain
         assert "\x1b" not in plain, (args, plain[:300])
+    for args in COMMANDS:  # --no-color is taken by every command, not refused as unknown
+        plain = _on_a_pty([*args, "--no-color"], env, str(tmp_path))
+        assert "\x1b" not in plain and "unrecognized arguments" not in plain, (args, plain[:300])
+
+
+def test_every_command_takes_no_color():
+    import argparse
+
+    from orchestrator.commands.parser import build_parser
+
+    def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not nested:
+            yield path, parser
+        for action in nested:
+            for name, child in action.choices.items():
+                yield from leaves(child, (*path, name))
+
+    found = dict(leaves(build_parser()))
+    assert len(found) >= 18 and ("export", "compose") in found  # every command and export engine
+    for path, parser in found.items():
+        assert "--no-color" in parser._option_string_actions, path
 
 
 def test_check_piped_prints_the_whole_plan(zmqrun):

@@ -99,7 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     _secrets_flag(comp, "the services' CURVE key files (the Compose file looks in ./TOPOLOGY-curve/ beside it)")
     _env_flag(comp)
     _control_commands(sub)
+    _no_color_everywhere(sub)
     return p
+
+
+def _no_color_everywhere(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`--no-color` is accepted by every command, so a habit or an alias never meets a usage
+    error; commands that never colour (schema, config, export, ...) just take it."""
+    for parser in sub.choices.values():
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _no_color_everywhere(nested[0])
+        elif "--no-color" not in parser._option_string_actions:
+            parser.add_argument("--no-color", dest="color", action="store_false", default=None,
+                                help="accepted for every command; this one never colours")  # fmt: skip
 
 
 def _version() -> str:
