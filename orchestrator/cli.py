@@ -63,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interpreter's own flush at exit must not fail on the pipe either.
         to_devnull(sys.stdout.fileno())
         return ExitStatus.FAILED
+    except OSError as exc:
+        # The environment said no (`--junit` or `-o` into a missing directory, a file where a
+        # directory should be, a full disk): one line naming the path, never a traceback.
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"zmqrun: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return ExitStatus.FAILED
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

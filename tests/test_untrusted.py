@@ -231,6 +231,10 @@ def test_every_subcommand_with_its_stdout_closed_outright_prints_no_traceback(ar
 @pytest.mark.parametrize("args, env, message", [
     (["--log-dir", "/proc/no-such-dir", PIPELINE], {}, "--log-dir /proc/no-such-dir: No such file or directory"),
     ([PIPELINE], {"TMPDIR": "/no-such-dir"}, "cannot make the run directory /no-such-dir/zmqrun-"),
+    (["export", "compose", PIPELINE, "--image", "x", "-o", "/no-such-dir/c.yaml"], {}, "zmqrun: /no-such-dir/c.yaml: No such file or directory"),
+    (["export", "kubernetes", PIPELINE, "--image", "x", "-o", "/dev/null"], {}, "zmqrun: /dev/null: File exists"),
+    (["examples", "--copy", "/dev/null"], {}, "zmqrun: /dev/null/topologies: Not a directory"),
+    (["test", "--junit", "/no-such-dir/j.xml", str(ROOT / "topologies" / "pair.yaml")], {}, "zmqrun: /no-such-dir/j.xml: No such file or directory"),
 ])  # fmt: skip
 def test_environment_problems_are_one_clear_line_not_a_traceback(zmqrun, args, env, message):
     result = zmqrun.run(*args, env=env)

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _env_flag(graph)
     sub.add_parser("schema", help="print the JSON Schema of topology files (for editors)")
     free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
-    free.add_argument("ports", nargs="+", type=int, metavar="PORT")
+    free.add_argument("ports", nargs="+", type=_port, metavar="PORT")
     free.add_argument("--force", action="store_true", help="offer to stop other listeners too (asks at a terminal)")
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
@@ -159,6 +159,12 @@ def _control_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         cmd.add_argument("targets", nargs="*" if name == "stop" else "+", metavar="NODE[.N]")
     for cmd in (ls, ps, logs, *(sub.choices[n] for n in ("stop", "start", "restart"))):
         cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number 1-65535, got {value!r}")
+    return int(value)
 
 
 def _run_id(value: str) -> str:
