@@ -283,26 +283,28 @@ def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):
     assert result.returncode == 2 and f"nodes.a.cwd: directory {gone} does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("ending", ["finishes", "SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("ending", ["finishes", "cannot start", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGKILL"])
 def test_no_run_directory_is_left_however_the_run_ends(zmqrun, tmp_path, ending):
     import signal as signallib
 
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
-    forever = ending != "finishes"
+    forever = ending.startswith("SIG")
     path = zmqrun.write(f"""\
         nodes:
           a:
             run: [python3, -c, "import time; print('up', flush=True); time.sleep({600 if forever else 0})"]
             sockets: {{s: {{type: PULL, bind: true, transport: ipc}}}}
+          b:
+            run: {"no-such-command-zmqrun-test" if ending == "cannot start" else "python3 -c pass"}
+            depends_on: [a]
         """)
     proc = zmqrun.start(str(path), env={"TMPDIR": str(tmp)})
     wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
     (rundir,) = tmp.iterdir()  # the run's private directory exists while it runs
-    if ending == "SIGINT":
-        proc.send_signal(signallib.SIGINT)
-    elif ending == "SIGKILL":
-        proc.kill()  # zmqrun cannot clean up: its guardian must
+    if forever:
+        # SIGUSR1 and SIGKILL end zmqrun without its own clean-up: its guardian must do it
+        proc.send_signal(getattr(signallib, ending))
     finish(proc, 30)
     wait_for(lambda: not rundir.exists(), timeout=10)
     assert list(tmp.iterdir()) == []
