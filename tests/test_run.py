@@ -333,3 +333,25 @@ def test_a_prompt_without_newline_is_shown_before_enter_and_only_once(zmqrun):
     proc.send_signal(signal.SIGINT)
     out, _ = finish(proc, 30)
     assert ("".join(seen) + out).count("your name>") == 1
+
+
+def test_generated_ipc_paths_bind_under_a_long_tmpdir_and_long_names(zmqrun, tmp_path):
+    # Two 63-character names and a TMPDIR of ~110 bytes: each alone would push the readable
+    # path past the kernel's 107 bytes. The run's ipc edge must still bind and carry a message.
+    tmp = tmp_path / ("d" * max(1, 110 - len(str(tmp_path))))
+    tmp.mkdir()
+    node, sock = "n" + "x" * 62, "s" + "y" * 62
+    path = zmqrun.write(f"""\
+        nodes:
+          {node}:
+            run: [python3, -c, "import zmq, sys; s = zmq.Context().socket(zmq.PULL); s.bind(sys.argv[1]); print('got', s.recv().decode(), flush=True)", "{{{sock}.endpoint}}"]
+            sockets: {{{sock}: {{type: PULL, bind: true, transport: ipc}}}}
+          sender:
+            run: [python3, -c, "import zmq, sys; s = zmq.Context().socket(zmq.PUSH); s.connect(sys.argv[1]); s.send(b'hello'); s.close(linger=5000)", "{{out.endpoint}}"]
+            sockets: {{out: {{type: PUSH, connect: {node}.{sock}}}}}
+        expect: {{timeout: 30s, exit: {{{node}: 0}}}}
+        """)
+    result = zmqrun.run(str(path), env={"TMPDIR": str(tmp)}, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| got hello" in result.stdout
+    assert list(tmp.iterdir()) == []
