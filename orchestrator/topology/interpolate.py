@@ -12,6 +12,7 @@ from orchestrator.topology.loader import Document, Path_, plain_scalar
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 # Names whose values are secrets: `zmqrun config` redacts them wherever they were substituted.
+MAX_NESTING = 32  # `${A:-${B:-...}}` levels; each is a Python call, and a topology needs two or three
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSW(?:OR)?D|CREDENTIAL|PRIVATE", re.IGNORECASE)
 
 
@@ -29,8 +30,10 @@ class _Expander:
         self.variables = variables
         self.secrets: set[str] = set()
 
-    def expand(self, text: str) -> str:
+    def expand(self, text: str, depth: int = 0) -> str:
         """Every `${...}` and `$$` in `text` replaced; any other `$` stays as written."""
+        if depth > MAX_NESTING:
+            raise ValueError(f"variable references nested too deeply (more than {MAX_NESTING} levels)")
         out: list[str] = []
         i = 0
         while True:
@@ -45,13 +48,13 @@ class _Expander:
                 i = j + 2
             elif nxt == "{":
                 end = _closing(text, j + 2)
-                out.append(self.substitute(text[j + 2 : end]))
+                out.append(self.substitute(text[j + 2 : end], depth))
                 i = end + 1
             else:
                 out.append("$")  # `$VAR`, `$(cmd)`, `$1`: text, left for whatever reads it
                 i = j + 1
 
-    def substitute(self, inner: str) -> str:
+    def substitute(self, inner: str, depth: int = 0) -> str:
         m = NAME.match(inner)
         if not m:
             raise ValueError(f"invalid variable reference ${{{inner}}}: a name is letters, digits and '_'")
@@ -71,13 +74,13 @@ class _Expander:
                 raise Unset(f"variable {name} is not set (give it a value, or a default: ${{{name}:-default}})")
             return value
         if op.endswith("-"):
-            return self.expand(word) if empty else str(value)
+            return self.expand(word, depth + 1) if empty else str(value)
         if op.endswith("?"):
             if empty:
-                why = self.expand(word) or ("not set or empty" if op == ":?" else "not set")
+                why = self.expand(word, depth + 1) or ("not set or empty" if op == ":?" else "not set")
                 raise Unset(f"variable {name} is required: {why}")
             return str(value)
-        return "" if empty else self.expand(word)  # `+`: the word when set
+        return "" if empty else self.expand(word, depth + 1)  # `+`: the word when set
 
 
 def _closing(text: str, start: int) -> int:
