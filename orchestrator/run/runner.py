@@ -141,7 +141,10 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 def run_file(args: argparse.Namespace) -> int:
     topology = load_topology(args.file, holder_of=port_users_lookup(), env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
-        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
+        from orchestrator.topology.reader import did_you_mean
+
+        hint = did_you_mean(args.exit_code_from, (n.name for n in topology.nodes))
+        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}{hint}")])
     timeout = cli_duration(args.timeout, "--timeout")
     from orchestrator.run.state import Options
 
