@@ -311,14 +311,18 @@ def test_control_commands_print_no_escape_from_a_live_runs_topology(zmqrun):
     finish(proc, 30)
 
 
-def test_ls_and_ps_on_a_pty_obey_no_color_and_no_color_flag(zmqrun, tmp_path):
+def test_the_control_and_comfort_commands_on_a_pty_obey_no_color_and_the_flag(zmqrun, tmp_path):
     proc, run_id = _live_evil_run(zmqrun)
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    for args in (["ls"], ["ps", run_id], ["ps", run_id, "--edges"]):
-        assert "\x1b[1m" in _on_a_pty(args, env, str(tmp_path)), args  # bold headers: it is a terminal
+    for args in (["ls"], ["ps", run_id], ["ps", run_id, "--edges"], ["logs", run_id]):
+        assert "\x1b[" in _on_a_pty(args, env, str(tmp_path)), args  # bold headers, coloured labels: a terminal
         for plain in (_on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path)), _on_a_pty([*args, "--no-color"], env, str(tmp_path))):
-            assert "INSTANCE" in plain or "RUN" in plain or "EDGE" in plain, plain
+            assert "INSTANCE" in plain or "RUN" in plain or "EDGE" in plain or "a.1" in plain, plain
             assert "\x1b" not in plain, (args, plain[:300])
+    for args in (["restart", run_id, "b"], ["stop", run_id, "b"], ["start", run_id, "b"], ["config", PIPELINE],
+                 ["examples"], ["examples", "pipeline"], ["export", "compose", PIPELINE, "--image", "x"], ["completion", "bash"]):  # fmt: skip
+        for plain in (_on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path)), _on_a_pty([*args, "--no-color"], env, str(tmp_path))):
+            assert plain.strip() and "\x1b" not in plain, (args, plain[:300])
     proc.send_signal(signal.SIGINT)
     finish(proc, 30)
 
