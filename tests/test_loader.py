@@ -228,3 +228,21 @@ def test_durations_combine_units(text, seconds):
     from orchestrator.topology.reader import parse_duration
 
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("value", ["1e3", "0o17", "-.5", "+12", "0b11", "1_000", "010", "8:42:17", "0x1F", ".inf",
+                                   "yes", "no", "true", "~", "1.5", "1:30.5"])  # fmt: skip
+def test_config_and_export_quote_every_string_that_would_read_back_as_something_else(value, tmp_path):
+    import json
+
+    import yaml
+
+    from orchestrator.commands.config import resolved
+    from orchestrator.export.output import dump
+    from orchestrator.topology.loader import make_loader
+
+    path = tmp_path / "t.yaml"
+    path.write_text(f"nodes:\n  a:\n    run: x\n    env: {{X: {json.dumps(value)}}}\n")
+    assert load_text(resolved(str(path))).data["nodes"]["a"]["env"]["X"] == value  # zmqrun reads back its own print
+    (doc,) = yaml.load_all(dump([{"X": value}], []), Loader=make_loader(yaml.SafeLoader))
+    assert doc == {"X": value}  # and a YAML 1.2 reader (Compose's) reads the export's string as a string

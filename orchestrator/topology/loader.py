@@ -51,6 +51,17 @@ def make_loader(base: type[Any]) -> type[Any]:
     return loader
 
 
+def make_dumper(base: type[Any]) -> type[Any]:
+    """`base` (a SafeDumper) that quotes every string that YAML 1.1 or zmqrun's loader would read
+    as something else: `"1e3"`, `"0o17"` and `"-.5"` are plain strings to YAML 1.1, so PyYAML
+    writes them bare, and zmqrun (or a YAML 1.2 reader such as Compose's) would read a number back."""
+    dumper: type[Any] = type("_Dumper", (base,), {})
+    dumper.yaml_implicit_resolvers = {key: list(rs) for key, rs in base.yaml_implicit_resolvers.items()}
+    for key, resolvers in make_loader(yaml.SafeLoader).yaml_implicit_resolvers.items():
+        dumper.yaml_implicit_resolvers.setdefault(key, []).extend(resolvers)
+    return dumper
+
+
 # LibYAML's parser when PyYAML was built with it: it keeps every node's line (the marks) and
 # composes a file some ten times faster than the pure-Python parser, which matters at start-up.
 _Loader = make_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
