@@ -144,6 +144,22 @@ def test_of_two_claims_at_once_only_the_later_gives_way(tmp_path):
     assert runs.claimed(5555, str(tmp_path)) == []
 
 
+def test_a_process_belongs_to_the_live_run_whose_zmqrun_is_above_it(tmp_path):
+    rundir = tmp_path / "zmqrun-zr-test000003"
+    rundir.mkdir()
+    child = subprocess.Popen(["/bin/sleep", "600"], env={}, start_new_session=True)  # no marker, own session
+    try:
+        assert runs.enclosing_run(child.pid) is None
+        claim = runs.Claim(str(rundir), "zr-test000003", "t.yaml")  # this process plays zmqrun
+        assert runs.enclosing_run(child.pid) == claim.info
+        assert runs.enclosing_run(os.getpid()) == claim.info
+        claim.release()
+        assert runs.enclosing_run(child.pid) is None  # a free lock is no live run
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
 # The listener is a grandchild that cleared its environment (no run marker) and left for a
 # session of its own; the node that made it is gone, so only zmqrun (a child subreaper) is above it.
 HIDDEN_LISTENER = """\

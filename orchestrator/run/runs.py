@@ -121,11 +121,10 @@ def _held_lock(pid: int) -> str | None:
 
 
 def enclosing_run(pid: int) -> RunInfo | None:
-    """The live run whose zmqrun is an ancestor of `pid`, found from the kernel's process tree and
+    """The live run whose zmqrun is `pid` or an ancestor of it, found from the kernel's process tree and
     the lock zmqrun holds: whatever the process did to its environment (zmqrun is a child
     subreaper, so an orphaned descendant stays below it), and whatever TMPDIR either side uses."""
     seen: set[int] = set()
-    pid = procfs.parent(pid)
     while pid > 1 and pid not in seen and len(seen) < 256:
         seen.add(pid)
         rundir = _held_lock(pid)
