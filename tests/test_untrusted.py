@@ -69,7 +69,7 @@ def test_graph_in_every_format_prints_no_escape(zmqrun):
         assert_clean(result.stdout)
 
 
-def test_free_prints_no_escape_from_another_process_command_line(zmqrun):
+def test_free_and_check_print_no_escape_from_another_process_command_line(zmqrun):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -80,6 +80,13 @@ def test_free_prints_no_escape_from_another_process_command_line(zmqrun):
         result = zmqrun.run("free", str(port))
         assert f"pid {holder.pid}" in result.stdout and "left alone" in result.stdout
         assert_clean(result.stdout + result.stderr)
+        # check (and a run) name the holder of a fixed port, command line included
+        path = zmqrun.write(f"nodes:\n  a:\n    run: x\n    sockets: {{s: {{type: PULL, bind: {port}}}}}\n")
+        for command in (("check", str(path)), (str(path),)):
+            result = zmqrun.run(*command)
+            assert result.returncode == 2 and f"already in use by pid {holder.pid}" in result.stderr, result.stderr
+            assert "evil\\nerror: forged" in result.stderr
+            assert_clean(result.stdout + result.stderr)
     finally:
         holder.kill()
         holder.wait()
