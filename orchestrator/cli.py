@@ -35,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\n".join(candidates(build_parser(), args_list[2:], int(args_list[1]))))
         return ExitStatus.OK
+    if args_list[:1] == ["help"] and not os.path.exists("help"):  # `zmqrun help [COMMAND]`, as git and docker have it
+        args_list = [args_list[1], "--help"] if args_list[1:2] and args_list[1] in COMMANDS else ["--help"]
     first = next((a for a in args_list if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
         args_list.insert(0, "run")  # `zmqrun [OPTIONS] FILE` is `zmqrun run [OPTIONS] FILE`

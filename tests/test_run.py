@@ -355,3 +355,12 @@ def test_generated_ipc_paths_bind_under_a_long_tmpdir_and_long_names(zmqrun, tmp
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| got hello" in result.stdout
     assert list(tmp.iterdir()) == []
+
+
+def test_help_as_a_word_and_a_folder_given_as_a_file_point_the_way(zmqrun):
+    result = zmqrun.run("help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: zmqrun") and "COMMAND" in result.stdout
+    result = zmqrun.run("help", "free")
+    assert result.returncode == 0 and result.stdout.startswith("usage: zmqrun free")
+    result = zmqrun.run(str(ROOT / "topologies"))
+    assert result.returncode == 2 and "is a folder, not a topology file (`zmqrun test FOLDER`" in result.stderr

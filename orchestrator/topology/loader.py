@@ -258,6 +258,8 @@ def load_file(path: str | os.PathLike[str]) -> Document:
             raise TopologyError([Problem(path, 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
+    except IsADirectoryError:
+        raise TopologyError([Problem(path, 0, "", "is a folder, not a topology file (`zmqrun test FOLDER` runs each one in it)")]) from None
     except OSError as exc:
         raise TopologyError([Problem(path, 0, "", f"cannot read: {exc.strerror}")]) from None
     try:
