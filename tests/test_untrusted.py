@@ -380,3 +380,18 @@ def test_every_command_of_the_parser_with_its_output_gone_prints_no_traceback(zm
         _, err = finish(follower, 30)
         assert b"Traceback" not in err and b"Exception ignored" not in err, (args, err.decode())
         assert follower.returncode in (0, 1), (args, follower.returncode, err.decode())
+
+
+@pytest.mark.parametrize("args", [["schema"], ["check", PIPELINE], ["graph", "--format", "dot", PIPELINE], ["examples"],
+                                  ["--timeout", "20s", PIPELINE]], ids=lambda a: " ".join(x.rsplit("/", 1)[-1] for x in a))  # fmt: skip
+def test_a_full_disk_under_stdout_is_one_line_not_a_traceback(args, tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "orchestrator", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "NO_COLOR": "1", "TMPDIR": str(tmp)}, cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == "zmqrun: No space left on device", proc.stderr
+    assert "Traceback" not in proc.stderr
+    wait_for(lambda: list(tmp.iterdir()) == [], timeout=10)  # a run torn down all the same
