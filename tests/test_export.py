@@ -374,6 +374,34 @@ def test_local_only_nodes_are_reported_all_at_once(tmp_path: Path) -> None:
     assert f"{path}:3 nodes.term.stdin" in text  # with the file and the line of the node
 
 
+def _connecting_to(tmp_path: Path, endpoint: str) -> Path:
+    return write(
+        tmp_path,
+        f"image: z:1\nnodes:\n  a: {{run: python -m x, sockets: {{o: {{type: PUSH, connect: '{endpoint}'}}}}}}",
+    )
+
+
+@pytest.mark.parametrize("endpoint", [
+    "tcp://127.0.0.1:5000", "tcp://127.1:5000", "tcp://2130706433:5000", "tcp://0:5000", "tcp://0.0.0.0:5000",
+    "tcp://[::1]:5000", "tcp://[0:0:0:0:0:0:0:1]:5000", "tcp://[::ffff:127.0.0.1]:5000", "tcp://[::]:5000",
+    "tcp://localhost:5000", "tcp://LOCALHOST.:5000", "tcp://ip6-localhost:5000", "tcp://db.localhost:5000",
+    "tcp://10.0.0.1;127.0.0.1:5000", "ipc:///tmp/x",
+])  # fmt: skip
+def test_every_spelling_of_this_machine_is_reported(tmp_path: Path, endpoint: str) -> None:
+    """The class, not one spelling: any literal address libzmq would take to mean loopback (or
+    any local address) is refused, the destination after a `source;` prefix included."""
+    path = _connecting_to(tmp_path, endpoint)
+    with pytest.raises(TopologyError, match="is on this machine"):
+        export_documents(str(path), "kubernetes")
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://10.0.0.1:5000", "tcp://127.0.0.1;10.0.0.1:5000", "tcp://feed.example.org:5000",
+                                      "tcp://[2001:db8::1]:5000", "tcp://localhost-feed:5000", "inproc://x"])  # fmt: skip
+def test_literal_endpoints_on_other_hosts_are_not_reported(tmp_path: Path, endpoint: str) -> None:
+    path = _connecting_to(tmp_path, endpoint)
+    assert sockets_of(k8s(path)[("Deployment", "a")])["o"]["endpoints"] == [endpoint]
+
+
 def test_completion_order_is_refused_for_kubernetes_but_kept_for_compose(tmp_path: Path) -> None:
     path = write(
         tmp_path,
