@@ -402,7 +402,8 @@ def test_literal_endpoints_on_other_hosts_are_not_reported(tmp_path: Path, endpo
     assert sockets_of(k8s(path)[("Deployment", "a")])["o"]["endpoints"] == [endpoint]
 
 
-def test_completion_order_is_refused_for_kubernetes_but_kept_for_compose(tmp_path: Path) -> None:
+def test_completion_order_is_kept_for_compose(tmp_path: Path) -> None:
+    """And for Kubernetes by a waiting step: tests/test_export_jobwait.py."""
     path = write(
         tmp_path,
         """
@@ -412,8 +413,6 @@ def test_completion_order_is_refused_for_kubernetes_but_kept_for_compose(tmp_pat
           main: {run: python -m m, depends_on: {setup: process_completed_successfully}}
     """,
     )
-    with pytest.raises(TopologyError, match="Kubernetes starts every workload at once"):
-        export_documents(str(path), "kubernetes")
     assert compose_services(path)["main"]["depends_on"] == {"setup": {"condition": "service_completed_successfully"}}
 
 

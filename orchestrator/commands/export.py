@@ -55,8 +55,7 @@ def export_documents(file: str, engine: str, image: str | None = None, namespace
     keys = Keyring("/nonexistent")
     workloads, problems = translate(topology, naming, image, keys)
     if engine == "kubernetes":
-        docs, more = kubernetes.render(workloads, topology.name, topology.file, namespace)
-        problems += more
+        docs = kubernetes.render(workloads, topology.name, namespace)
         findings = lint.kubernetes(docs, external(topology))
         if secrets is not None:
             note = ["CURVE keys made by `zmqrun export kubernetes --secrets-out`: secret; do not commit."]
