@@ -64,6 +64,7 @@ def controller_pods(docs: list[dict[str, Any]]) -> list[KubePod]:
         template = spec["template"]
         labels = dict(template["metadata"].get("labels", {}))
         container = template["spec"]["containers"][0]
+        assert not template["spec"].get("initContainers"), f"{name}: this stand-in runs no init containers"
         count = spec.get("completions", spec.get("replicas", 1))
         for i in range(count):
             if kind == "StatefulSet":
