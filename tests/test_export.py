@@ -20,7 +20,7 @@ from netns_engines import expand
 
 from orchestrator.commands.export import export_documents, export_text
 from orchestrator.errors import TopologyError
-from orchestrator.export import lint
+from orchestrator.export import lint, replica
 from orchestrator.export.command import command
 from orchestrator.export.workloads import REPLICA_MARK, Launch
 
@@ -168,7 +168,7 @@ def test_lint_checks_pod_names_behind_a_headless_service() -> None:
 def test_compose_lint_finds_a_dangling_endpoint_and_a_bad_port() -> None:
     (doc,), _ = export_documents(str(ROOT / "topologies" / "pipeline.yaml"), "compose", image="zmqrun:test")
     doc = copy.deepcopy(doc)
-    doc["services"]["worker-1"]["environment"]["ZMQRUN_SOCKETS"] = json.dumps(
+    doc["services"]["worker"]["environment"]["ZMQRUN_SOCKETS"] = json.dumps(
         {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sink-1:20000"]}}
     )
     doc["services"]["sink"]["expose"] = ["70000"]
@@ -318,6 +318,34 @@ def test_replica_number_comes_from_the_index_and_fills_placeholders() -> None:
     assert script[:2] == ["/bin/sh", "-c"] and "ZMQRUN_REPLICA=$((ZMQRUN_INDEX + 1))" in script[2]
 
 
+def test_a_compose_replica_is_the_one_whose_container_name_has_its_address() -> None:
+    """192.0.2.1 (TEST-NET) is nobody's here; 127.0.0.1 is this machine's own: only it binds."""
+    names = {"p-s-1": ["192.0.2.1"], "p-s-2": ["127.0.0.1"], "p-s-3": ["192.0.2.3"]}
+    assert replica.number("p", "s", 3, resolve=lambda n: names.get(n, []), wait=0) == 2
+    assert replica.number("p", "s", 3, resolve=lambda n: ["192.0.2.9"], wait=0) is None
+    assert replica.main(["p", "s"]) == 2
+
+
+def test_compose_groups_interchangeable_replicas_and_splits_the_rest(tmp_path: Path) -> None:
+    """`deploy.replicas` where replicas differ only in ZMQRUN_REPLICA; a service per replica
+    where peers reach each (a binder) or where the command itself holds `{replica}`."""
+    path = write(
+        tmp_path,
+        """
+        image: zmqrun:1
+        nodes:
+          pub: {run: python -m p, replicas: 2, sockets: {out: {type: PUB, bind: true}}}
+          sub: {run: python -m s, replicas: 3, sockets: {feed: {type: SUB, connect: pub.out}}}
+          tagged: {run: 'python -m t --id {replica}', replicas: 2, sockets: {feed: {type: SUB, connect: pub.out}}}
+    """,
+    )
+    services = compose_services(path)
+    assert sorted(services) == ["pub-1", "pub-2", "sub", "tagged-1", "tagged-2"]
+    assert services["sub"]["deploy"] == {"replicas": 3} and "ZMQRUN_REPLICA" not in services["sub"]["environment"]
+    assert "python -m orchestrator.export.replica t sub 3" in services["sub"]["command"][2]
+    assert "deploy" not in services["pub-1"] and services["tagged-2"]["environment"]["ZMQRUN_REPLICA"] == "2"
+
+
 def test_stdin_lines_are_fed_as_they_are() -> None:
     lines = ("gcd 12 18", "$HOME `x` 'q'", "ZMQRUN_STDIN", "last")
     probe = Launch((sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"), (), lines)
@@ -448,7 +476,7 @@ def test_cli_writes_a_directory_a_file_or_stdout(zmqrun: Any, tmp_path: Path) ->
                      "statefulset-worker.yaml"]  # fmt: skip
     assert yaml.safe_load((tmp_path / "k" / "job-sink.yaml").read_text())["metadata"]["namespace"] == "lab"
     result = zmqrun.run("export", "compose", file, "--image", "z:1", "-o", str(tmp_path / "c.yaml"))
-    assert result.returncode == 0 and "worker-2" in yaml.safe_load((tmp_path / "c.yaml").read_text())["services"]
+    assert result.returncode == 0 and yaml.safe_load((tmp_path / "c.yaml").read_text())["services"]["worker"]["deploy"]
     result = zmqrun.run("export", "compose", file)
     assert result.returncode == 2 and "no container image" in result.stderr and result.stdout == ""
     assert "nothing was written" in result.stderr

@@ -65,6 +65,21 @@ def test_kubernetes_export_meets_expect_across_namespaces(
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("name", ["pipeline", "queue-broker", "broker"])
+def test_compose_export_meets_expect_across_namespaces(name: str, cluster: Cluster, tmp_path: Path) -> None:
+    """Compose services one per namespace; a node's interchangeable replicas are one service with
+    `deploy.replicas`, whose containers each learn their ZMQRUN_REPLICA at start from the
+    container names Compose's DNS answers (PROJECT-SERVICE-N)."""
+    file = str(ROOT / "topologies" / f"{name}.yaml")
+    out = tmp_path / "compose.yaml"
+    assert export("compose", file, str(out), "zmqrun:test", None) == 0
+    pods = compose_pods(out)
+    grouped = [p for p in pods if p.name != p.names[0]]
+    assert grouped or name == "broker"  # pipeline's workers, queue-broker's clients and workers
+    _meets_expect(file, cluster, cluster.run(pods))
+
+
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize("name", ["pipeline", "pubsub"])
 def test_compose_export_with_curve_meets_expect_across_namespaces(
     name: str, cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -287,3 +302,25 @@ def _end(outer: subprocess.Popen[str]) -> None:
         outer.wait(timeout=10)
     if outer.stdout:
         outer.stdout.close()
+
+
+@pytest.mark.timeout(90)
+def test_each_compose_replica_learns_its_own_number(cluster: Cluster, tmp_path: Path) -> None:
+    """The start of a `deploy.replicas` service's command, as exported, with the node replaced
+    by a line that says which replica the container found it is: each says its own N."""
+    out = tmp_path / "compose.yaml"
+    assert export("compose", str(ROOT / "topologies" / "queue-broker.yaml"), str(out), "zmqrun:test", None) == 0
+    pods = []
+    for pod in compose_pods(out):
+        if pod.name == pod.names[0]:
+            continue  # a service of one container: nothing to learn
+        script = pod.argv[2].splitlines()
+        assert script[-1].startswith("exec ")
+        pods.append(pod._replace(argv=[*pod.argv[:2], "\n".join([*script[:-1], 'echo "$HOSTNAME $ZMQRUN_REPLICA"'])]))
+    grouped = {p.name for p in pods}
+    assert grouped == {"queue-broker-client-1", "queue-broker-client-2", "queue-broker-client-3",
+                       "queue-broker-worker-1", "queue-broker-worker-2"}  # fmt: skip
+    cluster.run(pods)
+    said = [line for lines in _lines(cluster, len(pods), 60).values() for line in lines]
+    expected = {f"{name} {name.rsplit('-', 1)[1]}" for name in grouped}
+    assert expected <= set(said), said
