@@ -140,6 +140,10 @@ BREAKAGES = {
                    "containerPort 70000"),
     "dns name": ("Job", "ventilator", lambda d: d["metadata"].update(name="Ventilator_1"), "not a DNS-1123"),
     "port name": ("Service", "sink", lambda d: d["spec"]["ports"][0].update(name="a-very-long-port-name"), "IANA"),
+    "port name twice": ("Service", "sink", lambda d: d["spec"]["ports"].append(
+        dict(d["spec"]["ports"][0], port=20001, targetPort=20001)), "'results' is given to more than one port"),
+    "container port name twice": ("Job", "sink", lambda d: _container(d)["ports"].append(
+        dict(_container(d)["ports"][0], containerPort=20001)), "'results' is given to more than one port"),
     "service port": ("Service", "sink", lambda d: d["spec"]["ports"][0].update(port=0), "is not a port"),
     "service selector": ("Service", "sink", lambda d: d["spec"]["selector"].update({"x": "y"}), "matches no pod"),
     "endpoint name": ("StatefulSet", "worker", lambda d: _set_env(d, "ZMQRUN_SOCKETS", json.dumps(
@@ -220,6 +224,32 @@ def test_connecters_have_no_service_and_one_shot_nodes_are_jobs() -> None:
     index = [e for e in _container(objs[("Job", "client")])["env"] if e["name"] == "ZMQRUN_INDEX"]
     assert index[0]["valueFrom"]["fieldRef"]["fieldPath"].endswith("['batch.kubernetes.io/job-completion-index']")
     assert objs[("Deployment", "queue")]["spec"]["template"]["spec"]["restartPolicy"] == "Always"
+
+
+def test_sockets_whose_names_fold_together_get_ports_of_their_own_names(tmp_path: Path) -> None:
+    """`out_a` and `out__a` both fold to the port name `out-a`; the API server refuses a
+    Service with two ports of one name (kubernetes-validate passes it), so the later one is
+    named after its number, and a name that number would take is not taken twice either."""
+    path = write(
+        tmp_path,
+        """
+        image: z:1
+        nodes:
+          s:
+            run: python -m x
+            sockets:
+              out_a: {type: PUB, bind: true}
+              zmq_20001: {type: PUB, bind: 20005}
+              out__a: {type: PUB, bind: true}
+              z: {type: PUB, bind: 20002}
+              z_: {type: PUB, bind: 20004}
+    """,
+    )
+    objs = k8s(path)
+    ports = objs[("Service", "s")]["spec"]["ports"]
+    assert [(p["name"], p["port"]) for p in ports] == [
+        ("out-a", 20000), ("zmq-20001", 20005), ("zmq-20001-3", 20001), ("z", 20002), ("zmq-20004", 20004)]  # fmt: skip
+    assert [p["name"] for p in _container(objs[("Deployment", "s")])["ports"]] == [p["name"] for p in ports]
 
 
 def test_network_policy_admits_only_the_topologys_own_pods() -> None:

@@ -23,6 +23,13 @@ def _port_ok(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
 
 
+def _twice(where: str, names: list[str]) -> list[str]:
+    """Port names given to more than one port: the API server refuses them."""
+    return [
+        f"{where}: port name {n!r} is given to more than one port" for n in sorted(set(names)) if names.count(n) > 1
+    ]
+
+
 def _connects(env: Iterable[tuple[str, str]]) -> list[str]:
     """The endpoints a container connects to, from its ZMQRUN_SOCKETS."""
     for key, value in env:
@@ -111,6 +118,7 @@ def kubernetes(docs: list[dict[str, Any]], external: Iterable[str] = ()) -> list
             pod = spec["template"]["spec"]
             templates.append((where, labels, pod["containers"]))
             for c in pod["containers"]:
+                found += _twice(where, [p["name"] for p in c.get("ports", []) if "name" in p])
                 for p in c.get("ports", []):
                     if not _port_ok(p.get("containerPort")):
                         found.append(f"{where}: containerPort {p.get('containerPort')!r} is not a port (1-65535)")
@@ -135,6 +143,7 @@ def kubernetes(docs: list[dict[str, Any]], external: Iterable[str] = ()) -> list
         if not chosen:
             found.append(f"{where}: selector {selector} matches no pod template in the output")
         served = {p.get("containerPort") for t in chosen for c in t[2] for p in c.get("ports", [])}
+        found += _twice(where, [p["name"] for p in spec.get("ports", []) if "name" in p])
         for p in spec.get("ports", []):
             if not _port_ok(p.get("port")) or not _port_ok(p.get("targetPort", p.get("port"))):
                 found.append(f"{where}: port {p.get('port')!r} -> {p.get('targetPort')!r} is not a port (1-65535)")

@@ -80,6 +80,23 @@ def port_name(socket: str, number: int) -> str:
     return name if ok else f"zmq-{number}"
 
 
+def named_ports(ports: dict[str, int]) -> tuple[Port, ...]:
+    """A node's bound ports, each with a name of its own: sockets whose names fold to the same
+    port name (`out_a`, `out__a`) would give a Service two ports of one name, which the API
+    server refuses (and schema validators pass); a later one is named after its number."""
+    taken: set[str] = set()
+    out = []
+    for socket_name, number in ports.items():
+        name = port_name(socket_name, number)
+        k = 1
+        while name in taken:
+            k += 1
+            name = f"zmq-{number}" if k == 2 else f"zmq-{number}-{k}"
+        taken.add(name)
+        out.append(Port(socket_name, name, number))
+    return tuple(out)
+
+
 def on_this_machine(endpoint: str) -> bool:
     """Whether a literal endpoint reaches only the machine it runs on: ipc://, or tcp:// to a
     loopback or unspecified address in any spelling libzmq accepts (`127.1`, `0`, `[::1]`,
@@ -212,7 +229,7 @@ def translate(
             bad(node.line, f"{path}.run", f"the command holds {REPLICA_MARK}, which export uses as a marker")
         workloads.append(Workload(
             node, dns_name(node.name), chosen or "", node.name in one_shot,
-            tuple(Port(s, port_name(s, p), p) for s, p in ports[node.name].items()),
+            named_ports(ports[node.name]),
             each[node.name], launches, template,
             tuple((dns_name(d), c) for d, c in after.get(node.name, ())), curve,
         ))  # fmt: skip
