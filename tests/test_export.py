@@ -460,6 +460,23 @@ def test_literal_endpoints_on_other_hosts_are_not_reported(tmp_path: Path, endpo
     assert sockets_of(k8s(path)[("Deployment", "a")])["o"]["endpoints"] == [endpoint]
 
 
+def test_a_node_named_like_a_compose_replica_service_is_reported(tmp_path: Path) -> None:
+    """`a` binds with two replicas, so Compose has services `a-1` and `a-2`: a node `a_2` (DNS
+    name `a-2`) would be overwritten silently. Kubernetes names those pods `a-0.a`, `a-1.a`."""
+    path = write(
+        tmp_path,
+        """
+        image: z:1
+        nodes:
+          a: {run: python -m x, replicas: 2, sockets: {out: {type: PUB, bind: true}}}
+          a_2: {run: python -m y}
+    """,
+    )
+    with pytest.raises(TopologyError, match=r":5 nodes.a_2: Compose names replica 2 of node 'a' 'a-2'"):
+        export_documents(str(path), "compose", image="z:1")
+    assert ("Deployment", "a-2") in k8s(path)
+
+
 def test_completion_order_is_kept_for_compose(tmp_path: Path) -> None:
     """And for Kubernetes by a waiting step: tests/test_export_jobwait.py."""
     path = write(

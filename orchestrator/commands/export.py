@@ -62,6 +62,7 @@ def export_documents(file: str, engine: str, image: str | None = None, namespace
             for doc in curve.secrets(workloads, keys, lambda w: kubernetes.labels(w, topology.name), namespace):
                 secrets[f"secret-{doc['metadata']['name']}.yaml"] = dump([doc], note)
     else:
+        problems += compose.clashes(workloads, topology.file)
         docs = [compose.render(workloads, topology.name)]
         findings = lint.compose(docs[0], external(topology))
         if secrets is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from orchestrator.errors import Problem
 from orchestrator.export import curve
 from orchestrator.export.command import command
 from orchestrator.export.workloads import REPLICA_MARK, Naming, Workload, project_name
@@ -46,6 +47,20 @@ def service_names(w: Workload) -> list[str]:
     if w.replicas == 1 or grouped(w):
         return [w.name]
     return [NAMING.replica(w.name, r) for r in range(1, w.replicas + 1)]
+
+
+def clashes(workloads: tuple[Workload, ...], file: str) -> list[Problem]:
+    """A service per replica is named `NODE-R`: a node of that very name would be overwritten."""
+    owner = {w.name: w for w in workloads}
+    problems = []
+    for w in workloads:
+        for r, name in enumerate(service_names(w), start=1):
+            other = owner.get(name)
+            if name != w.name and other is not None:
+                problems.append(Problem(file, other.node.line, f"nodes.{other.node.name}",
+                                        f"Compose names replica {r} of node {w.node.name!r} {name!r}, the name of "
+                                        "this node; rename one of them"))  # fmt: skip
+    return problems
 
 
 def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
