@@ -356,6 +356,18 @@ def test_a_compose_replica_is_the_one_whose_container_name_has_its_address() -> 
     assert replica.main(["p", "s"]) == 2
 
 
+def test_on_swarm_a_compose_replica_takes_the_task_slot(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """`docker stack deploy` fills {{.Task.Slot}} in; plain Compose leaves the template text,
+    and then the container names decide (here none answers: it says so and fails)."""
+    monkeypatch.setattr(replica, "WAIT", 0.0)
+    monkeypatch.setenv("ZMQRUN_SWARM_SLOT", "3")
+    assert replica.main(["zr-none", "s", "3"]) == 0 and capsys.readouterr().out == "3\n"
+    monkeypatch.setenv("ZMQRUN_SWARM_SLOT", "{{.Task.Slot}}")
+    monkeypatch.setattr(replica, "_addresses", lambda name: [])
+    assert replica.main(["zr-none", "s", "3"]) == 1 and "zr-none-s-1..3" in capsys.readouterr().err
+
+
 def test_compose_groups_interchangeable_replicas_and_splits_the_rest(tmp_path: Path) -> None:
     """`deploy.replicas` where replicas differ only in ZMQRUN_REPLICA; a service per replica
     where peers reach each (a binder) or where the command itself holds `{replica}`."""
@@ -373,6 +385,7 @@ def test_compose_groups_interchangeable_replicas_and_splits_the_rest(tmp_path: P
     assert sorted(services) == ["pub-1", "pub-2", "sub", "tagged-1", "tagged-2"]
     assert services["sub"]["deploy"] == {"replicas": 3} and "ZMQRUN_REPLICA" not in services["sub"]["environment"]
     assert "python -m orchestrator.export.replica t sub 3" in services["sub"]["command"][2]
+    assert services["sub"]["environment"]["ZMQRUN_SWARM_SLOT"] == "{{.Task.Slot}}"
     assert "deploy" not in services["pub-1"] and services["tagged-2"]["environment"]["ZMQRUN_REPLICA"] == "2"
 
 

@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from orchestrator.errors import Problem
-from orchestrator.export import curve
+from orchestrator.export import curve, replica
 from orchestrator.export.command import command
 from orchestrator.export.workloads import REPLICA_MARK, Naming, Workload, project_name
 from orchestrator.security.keys import Keyring
@@ -83,6 +83,8 @@ def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
             if w.node.cwd:
                 s["working_dir"] = w.node.cwd
             s["environment"] = {k: _escape(v) for k, v in (curve.keyless(launch.env) if w.curve else launch.env)}
+            if grouped(w):
+                s["environment"][replica.SLOT_VAR] = "{{.Task.Slot}}"  # Swarm's replica number; see replica.py
             if w.curve:
                 # No mode/uid/gid: plain `docker compose` bind-mounts the file and ignores them
                 # (Swarm copies it 0444); the command copies the key to a private file either way.

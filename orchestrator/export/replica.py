@@ -3,16 +3,22 @@ service's replicas no number of their own, but names their containers `PROJECT-S
 network's DNS answers each name with that container's address; the one address this container
 can bind is its own, so its N is the replica number (ZMQRUN_REPLICA) of the zmqrun contract.
 
+On Swarm, the task's slot (1..N) is that number, given in ZMQRUN_SWARM_SLOT.
+
 Run as `python -m orchestrator.export.replica PROJECT SERVICE COUNT` (the image holds zmqrun):
 prints N and exits 0; exits 1 if no name answers with an address of its own within the wait."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 
+# `docker stack deploy` (Swarm) names containers otherwise, but fills in this variable, which the
+# Compose file sets to the template {{.Task.Slot}}; plain `docker compose` leaves the text as it is.
+SLOT_VAR = "ZMQRUN_SWARM_SLOT"
 WAIT = 30.0  # the network's DNS knows a container once it is attached, before its command runs
 
 
@@ -52,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 3 or not args[2].isdigit():
         print("usage: python -m orchestrator.export.replica PROJECT SERVICE COUNT", file=sys.stderr)
         return 2
-    found = number(args[0], args[1], int(args[2]))
+    slot = os.environ.get(SLOT_VAR, "")
+    if slot.isdigit() and 1 <= int(slot) <= int(args[2]):  # Swarm filled it in: that is the number
+        print(int(slot))
+        return 0
+    found = number(args[0], args[1], int(args[2]), resolve=_addresses, wait=WAIT)
     if found is None:
         print(f"zmqrun: no name {args[0]}-{args[1]}-1..{args[2]} answers with this container's address, "
               "so its replica number is unknown (Compose names containers PROJECT-SERVICE-N)", file=sys.stderr)  # fmt: skip
