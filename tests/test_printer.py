@@ -121,7 +121,7 @@ def test_time_spent_relaying_is_not_the_nodes_silence():
 
     pipes = Pipes(selectors.DefaultSelector(), relay, lambda: now[0])
     with os.fdopen(r, "rb", buffering=0) as out:
-        node = SimpleNamespace(spawned=SimpleNamespace(out_fd=r, out=out), splitter=LineSplitter(lambda: now[0]))
+        node = SimpleNamespace(spawned=SimpleNamespace(out_fd=r, out=out, pty=False, trickle=False), splitter=LineSplitter(lambda: now[0]))
         os.write(w, b"line 1\nline 2 cut he")
         assert pipes.read(node) is True  # type: ignore[arg-type]
         os.write(w, b"re\nline 3 cut th")  # the node went on writing meanwhile

@@ -13,6 +13,15 @@ from orchestrator.run.state import Proc
 from orchestrator.view.printer import PARTIAL_AFTER, LineSplitter
 
 READ_CHUNK = 1 << 16
+# A node that writes line by line (flushing, or unbuffered) through a pipe wakes zmqrun for each
+# line, and is woken in turn: that ping-pong cost such a node more CPU than its own writes
+# (BENCHMARKS.md, section 3). Once a pipe gives a read smaller than SMALL_READ, zmqrun waits LINGER
+# after each batch of events in which it read that pipe, so the lines gather in the pipe (64 KiB)
+# and come in one read; it stops waiting when a read fills READ_CHUNK (it is behind). A line is
+# shown at most LINGER later. Never after output from a pseudo-terminal: its kernel buffer (4 KiB)
+# would fill while zmqrun waits and block the node.
+LINGER = 0.001
+SMALL_READ = 1 << 12
 
 
 class Pipes:
@@ -21,6 +30,7 @@ class Pipes:
         self.sel = sel
         self.on_lines = on_lines
         self.clock = clock  # when a partial line (a prompt) started to wait
+        self.linger = self.from_pty = False  # what the reads since the last settle() found
 
     def attach(self, p: Proc) -> None:
         """Register a freshly spawned incarnation's pipes."""
@@ -51,8 +61,22 @@ class Pipes:
                 self._emit(p, p.splitter.flush())
                 self._close_out(p)
                 return True
+            if p.spawned.pty:
+                self.from_pty = True
+            else:
+                if len(data) < SMALL_READ:
+                    p.spawned.trickle = True
+                elif len(data) == READ_CHUNK:
+                    p.spawned.trickle = False
+                self.linger = self.linger or p.spawned.trickle
             self._emit(p, p.splitter.feed(data))
         return True
+
+    def settle(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Called once after each batch of events: linger if it read a pipe that trickles."""
+        if self.linger and not self.from_pty:
+            sleep(LINGER)
+        self.linger = self.from_pty = False
 
     def release(self, p: Proc) -> None:
         """Drain and close every pipe of this incarnation (it has exited, or is being replaced)."""
