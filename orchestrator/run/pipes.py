@@ -9,6 +9,7 @@ import selectors
 import time
 from collections.abc import Callable
 
+from orchestrator.run import procfs
 from orchestrator.run.state import Proc
 from orchestrator.view.printer import PARTIAL_AFTER, LineSplitter
 
@@ -120,14 +121,21 @@ class Pipes:
             self._close_stdin(p)  # EOF for the node
 
     def show_partials(self, procs: list[Proc], now: float, show: Callable[[Proc, str], None]) -> None:
-        """A line without its newline (a prompt) is shown once it has sat PARTIAL_AFTER; first the
-        pipe is drained, since a line cut in two by chunking is no prompt. Only the node's silence
-        counts: if the drain found more bytes, the node is still writing, however long relaying
-        them took (zmqrun blocked on a slow reader of its own output must not tear lines)."""
+        """A line without its newline (a prompt) is shown once the node has sat PARTIAL_AFTER
+        without finishing it. Only the node's silence counts, not a pause in what zmqrun sees:
+        first the pipe is drained (if that finds more, the node is still writing, however long
+        relaying took while zmqrun was blocked on a slow reader of its own output); and a node
+        that is running, or only waiting for a CPU on a loaded machine, is still in the middle of
+        its line (a block-buffered node cut off mid-line at the end of a chunk). Shown too early,
+        a line would be torn in two."""
         for p in procs:
             since = p.splitter.waiting_since
-            quiet = since is not None and now - since >= PARTIAL_AFTER and not self.read(p)
-            if quiet and (text := p.splitter.partial()):
+            if since is None or now - since < PARTIAL_AFTER or self.read(p):
+                continue
+            assert p.spawned is not None
+            if procfs.running(p.spawned.pid):
+                p.splitter.waiting_since = now  # look again after another PARTIAL_AFTER
+            elif text := p.splitter.partial():
                 show(p, text)
 
     def close_ready(self, p: Proc) -> None:
