@@ -302,4 +302,23 @@ def test_a_kernel_without_sock_diag_turns_the_watch_off_once(tmp_path):
     watch = EdgeWatch(plan, found.append, 1.0, kernel=refuse)
     procs = [Proc(i) for i in plan.instances]
     assert not watch.tick(procs, 10.0) and not watch.tick(procs, 20.0)
+    watch.spawned(25.0)  # a node (re)started: still not asked again
+    assert not watch.tick(procs, 30.0)
     assert [f.kind for f in found] == ["unavailable"] and "sock_diag" in found[0].message
+
+
+def test_a_sample_follows_soon_after_a_node_starts(tmp_path):
+    """At the interval, and SETTLE after a node (re)started, however long the interval."""
+    from orchestrator.edges.watch import SETTLE, EdgeWatch
+    from orchestrator.run.state import Proc
+
+    plan = make_plan(load(tmp_path, TOPOLOGY), "zr-x", PortAllocator(20000, 29999), str(tmp_path))
+    n = len(declared_edges(plan))
+    watch = EdgeWatch(plan, lambda _: None, 60.0, kernel=lambda *_: [Observation(False)] * n)
+    procs = [Proc(i) for i in plan.instances]
+    assert watch.tick(procs, 0.0) and watch.due() == 60.0
+    watch.spawned(5.0)
+    watch.spawned(7.0)
+    assert watch.due() == 5.0 + SETTLE
+    assert not watch.tick(procs, 5.0 + SETTLE / 2) and watch.tick(procs, 5.0 + SETTLE)
+    assert watch.due() == 5.0 + SETTLE + 60.0  # the first start's sample saw the second's too

@@ -55,6 +55,8 @@ class EdgeWatch:
         self.states: list[EdgeState | None] = [None] * len(self.edges)
         self.reported: set[tuple[str, ...]] = set()
         self.deadline = 0.0
+        self.soon = float("inf")  # SETTLE after the first node started since the last sample
+        self.refused = False  # the kernel refused sock_diag: said once, never asked again
         self.last = 0.0  # when the last sample was taken
         self.publishers = [_publisher(e) for e in self.edges]
         self.cpu: dict[int, tuple[float, int]] = {}  # pid -> (when, CPU ns) at the last look
@@ -74,23 +76,28 @@ class EdgeWatch:
         """Whether every edge `label` dials is established (as of the last sample)."""
         return all(st is not None and st.connected for e, st in zip(self.edges, self.states) if e.connecter == label)
 
-    def due(self, procs: Sequence[Proc]) -> float:
-        """When the next sample is due: at the interval, and soon after any node has started since
-        the last sample, so a new edge is seen up (or not) at once rather than an interval later."""
-        fresh = [p.started for p in procs if p.alive and p.started > self.last]
-        return min(self.deadline, min(fresh) + SETTLE) if fresh else self.deadline
+    def spawned(self, when: float) -> None:
+        """A node started at `when`: sample soon after, so a new edge is seen up (or not) at once
+        rather than an interval later."""
+        if not self.refused:
+            self.soon = min(self.soon, when + SETTLE)
+
+    def due(self) -> float:
+        """When the next sample is due: at the interval, or soon after a node started."""
+        return min(self.deadline, self.soon)
 
     def tick(self, procs: Sequence[Proc], now: float) -> bool:
         """Sample if due; whether it did."""
-        if now < self.due(procs):
+        if now < min(self.deadline, self.soon):
             return False
+        self.soon = float("inf")
         waiting = self.awaited and any(p.state == "running" and p.inst.node.ready.when == "connected" for p in procs)
         self.deadline = now + (READY_POLL if waiting else self.interval)
         pids, started = self._live(procs)
         try:
             observed = self.sample(pids, now, waiting)
         except OSError as exc:  # no sock_diag here (a locked-down container): say so once, stop asking
-            self.deadline = float("inf")
+            self.deadline, self.refused = float("inf"), True
             self.report(Finding(("unavailable",), "unavailable", f"edges are not watched: the kernel refused sock_diag ({exc})"))
             return False
         if self.settled and observed == self.observed:
