@@ -52,6 +52,7 @@ PUBSUB = (Edge("a.1", "in", "SUB", "tcp://127.0.0.1:5000", "pub.1", "out", "PUB"
           Edge("b.1", "in", "SUB", "tcp://127.0.0.1:5000", "pub.1", "out", "PUB"))  # fmt: skip
 PUSHPULL = (Edge("w.1", "in", "PULL", "tcp://127.0.0.1:5001", "v.1", "out", "PUSH"),
             Edge("w.2", "in", "PULL", "tcp://127.0.0.1:5001", "v.1", "out", "PUSH"))  # fmt: skip
+XPUBSUB = tuple(e._replace(binder_type="XPUB") for e in PUBSUB)  # the same rules hold for an XPUB
 UP = {"a.1": 0.0, "b.1": 0.0, "pub.1": 0.0, "w.1": 0.0, "w.2": 0.0, "v.1": 0.0}
 
 
@@ -72,6 +73,8 @@ CASES = [
     ("quiet publisher alone", PUBSUB, (DOWN, DOWN), 4.0, UP, {"pub.1": 0.3}, []),
     ("busy publisher alone", PUBSUB, (DOWN, DOWN), 9.0, UP, {"pub.1": 0.3}, ["not-connected"] * 2 + ["no-subscriber"]),
     ("idle publisher alone", PUBSUB, (DOWN, DOWN), 9.0, UP, {"pub.1": 0.001}, ["not-connected"] * 2),
+    ("busy XPUB alone", XPUBSUB, (DOWN, DOWN), 9.0, UP, {"pub.1": 0.3}, ["not-connected"] * 2 + ["no-subscriber"]),
+    ("one starves of an XPUB", XPUBSUB, (conn(0, 9000, 500.0, 9.0, 1.0), conn(0, 90)), 9.0, UP, {}, ["prefix-matches-nothing"]),
     ("one starves", PUBSUB, (conn(0, 9000, 500.0, 9.0, 1.0), conn(0, 90)), 9.0, UP, {}, ["prefix-matches-nothing"]),
     ("one starves, briefly", PUBSUB, (conn(0, 9000, 500.0, 9.0, 1.0), conn(6.0, 90, 0, 6.0)), 9.0, UP, {}, []),
     ("nobody fed", PUBSUB, (conn(0, 90), conn(0, 90)), 9.0, UP, {}, []),
