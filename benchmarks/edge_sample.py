@@ -76,10 +76,10 @@ def main() -> int:
         print(f"{N} quiet tcp edges, {reps} samples: {whole:.0f} us per sample (the kernel view {kernel:.0f} us); "
               f"{whole * 10 / 3 / 1000:.2f} ms per 10 s at one sample every 3 s")  # fmt: skip
     finally:
-        watch.close()
         for kid in kids:
             kid.kill()
             kid.wait()
+        watch.close()
     return 0
 
 
