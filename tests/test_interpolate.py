@@ -160,6 +160,33 @@ def test_unknown_brace_placeholder_explains_braces(tmp_path: Path) -> None:
     assert "write {{ and }} for literal braces" in text and "${VAR}" in text
 
 
+def test_a_variables_braces_are_text_not_placeholders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value from the environment lands as written: `{node}` or JSON in it is no zmqrun placeholder."""
+    from orchestrator.run.runner import plan_for, remove_rundir
+
+    monkeypatch.setenv("CFG", '{"k": 1}')
+    monkeypatch.setenv("WHO", "{node}")
+    top = tmp_path / "t.yaml"
+    top.write_text(textwrap.dedent("""\
+        nodes:
+          a:
+            run: [python, -c, "print({{1}})", "${CFG}", "${WHO}-{node}", "${NOPE:-{{x}}}"]
+            env: {CFG: "${CFG}"}
+          b:
+            run: python -c 'pass' '${CFG}' ${WHO}
+          c:
+            shell: true
+            run: echo ${WHO} {node}
+    """))  # fmt: skip
+    plan, rundir = plan_for(load_topology(str(top)))
+    remove_rundir(rundir)
+    a, b, c = plan.instances
+    assert a.argv[1:] == ("-c", "print({1})", '{"k": 1}', "{node}-a", "{x}")  # the file's own braces still escape
+    assert dict(a.env)["CFG"] == '{"k": 1}'
+    assert b.argv[-2:] == ('{"k": 1}', "{node}")
+    assert c.argv[-1] == "echo {node} c"
+
+
 def test_config_prints_resolved_topology_with_secrets_redacted(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     top = tmp_path / "t.yaml"

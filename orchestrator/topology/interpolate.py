@@ -24,10 +24,20 @@ class Result(NamedTuple):
     secrets: frozenset[str]  # values substituted from variables whose names look secret
 
 
+def in_run(path: Path_) -> bool:
+    """Whether `path` is (in) a node's `run`, the one field where zmqrun fills `{...}` placeholders."""
+    return len(path) >= 3 and path[0] == "nodes" and path[2] == "run"
+
+
 class _Expander:
     def __init__(self, variables: Mapping[str, str]):
         self.variables = variables
         self.secrets: set[str] = set()
+        self.braces = False  # set while expanding a `run`: a variable's braces are text, not placeholders
+
+    def value(self, text: str) -> str:
+        """A variable's value as it lands: in a `run`, `{` and `}` doubled so they stay literal."""
+        return text.replace("{", "{{").replace("}", "}}") if self.braces else text
 
     def expand(self, text: str) -> str:
         """Every `${...}` and `$$` in `text` replaced; any other `$` stays as written."""
@@ -64,19 +74,19 @@ class _Expander:
         word = rest[len(op) :] if op else ""
         value = self.variables.get(name)
         if value is not None and SECRET_NAME.search(name) and value:
-            self.secrets.add(value)
+            self.secrets.update((value, self.value(value)))
         empty = value is None or (value == "" and op is not None and op.startswith(":"))
         if op is None:
             if value is None:
                 raise Unset(f"variable {name} is not set (give it a value, or a default: ${{{name}:-default}})")
-            return value
+            return self.value(value)
         if op.endswith("-"):
-            return self.expand(word) if empty else str(value)
+            return self.expand(word) if empty else self.value(str(value))
         if op.endswith("?"):
             if empty:
                 why = self.expand(word) or ("not set or empty" if op == ":?" else "not set")
                 raise Unset(f"variable {name} is required: {why}")
-            return str(value)
+            return self.value(str(value))
         return "" if empty else self.expand(word)  # `+`: the word when set
 
 
@@ -112,6 +122,7 @@ def interpolate(doc: Document, variables: Mapping[str, str]) -> Result:
             return [walk(v, path + (i,)) for i, v in enumerate(value)]
         if not isinstance(value, str) or "$" not in value:
             return value
+        expander.braces = in_run(path)
         try:
             result = expander.expand(value)
         except (Unset, ValueError) as exc:
