@@ -214,6 +214,22 @@ def test_config_prints_resolved_topology_with_secrets_redacted(tmp_path: Path, c
     assert read(str(again), environ={}).doc.data["nodes"]["sink"]["env"]["PLAIN"] == "cost $5"
 
 
+def test_a_refused_value_does_not_echo_a_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The values a secret-named variable put in place stay hidden in error messages too (CI logs)."""
+    top = tmp_path / "t.yaml"
+    top.write_text("nodes:\n  a:\n    run: x\n    restart: ${API_KEY}\n"
+                   "    sockets: {s: {type: PUSH, bind: '${DB_PASSWORD}'}}\n")  # fmt: skip
+    monkeypatch.setenv("API_KEY", "always-hunter2")
+    monkeypatch.setenv("DB_PASSWORD", "s3cret")
+    for command in (["check"], ["config"]):
+        assert main([*command, str(top)]) == 2
+        err = capsys.readouterr().err
+        assert "nodes.a.restart: expected no, on-failure or always, got '<redacted>'" in err
+        assert "nodes.a.sockets.s.bind:" in err and "got '<redacted>'" in err
+        assert "hunter2" not in err and "s3cret" not in err
+
+
 def test_readme_one_liner_braces_and_variables_render_as_documented(tmp_path: Path) -> None:
     from orchestrator.run.runner import plan_for, remove_rundir
 

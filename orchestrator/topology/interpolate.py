@@ -13,6 +13,14 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 # Names whose values are secrets: `zmqrun config` redacts them wherever they were substituted.
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSW(?:OR)?D|CREDENTIAL|PRIVATE", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def hide(text: str, secrets: frozenset[str]) -> str:
+    """`text` with every secret value in it replaced by <redacted> (longest first)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 class Unset(Exception):

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from orchestrator.errors import Problem
 from orchestrator.topology import dotenv
 from orchestrator.topology.include import merge_includes
-from orchestrator.topology.interpolate import interpolate
+from orchestrator.topology.interpolate import hide, interpolate
 from orchestrator.topology.loader import Document, load_file
 
 
@@ -18,9 +18,11 @@ class Source(NamedTuple):
     problems: list[Problem]  # of variables and includes; the document is still parsed, so all show at once
 
     def with_later(self, later: list[Problem]) -> list[Problem]:
-        """These problems and the parser's, less those about a value whose variable already failed."""
+        """These problems and the parser's, less those about a value whose variable already failed;
+        a secret substituted into a value that is then refused is not echoed in the message."""
         failed = {(p.file, p.path) for p in self.problems}
-        return self.problems + [p for p in later if (p.file, p.path) not in failed]
+        problems = self.problems + [p for p in later if (p.file, p.path) not in failed]
+        return [p._replace(message=hide(p.message, self.secrets)) for p in problems]
 
 
 def read(path: str, env_files: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> Source:
