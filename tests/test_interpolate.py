@@ -214,6 +214,25 @@ def test_config_prints_resolved_topology_with_secrets_redacted(tmp_path: Path, c
     assert read(str(again), environ={}).doc.data["nodes"]["sink"]["env"]["PLAIN"] == "cost $5"
 
 
+def test_check_resolved_prints_what_config_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`zmqrun check --resolved FILE` is the issue's other name for `zmqrun config FILE`."""
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    monkeypatch.setenv("COUNT", "7")
+    monkeypatch.delenv("PORT", raising=False)
+    top = tmp_path / "t.yaml"
+    top.write_text(TOPOLOGY.replace("--expect ${COUNT}", "--expect ${COUNT} --pw ${DB_PASSWORD}"))
+    assert main(["config", str(top)]) == 0
+    config = capsys.readouterr().out
+    assert "--expect 7 --pw <redacted>" in config and "bind: 25558" in config
+    assert main(["check", "--resolved", str(top)]) == 0
+    assert capsys.readouterr().out == config
+    monkeypatch.delenv("COUNT")
+    assert main(["check", "--resolved", str(top), str(top)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("variable COUNT is not set") == 2
+
+
 def test_a_refused_value_does_not_echo_a_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """The values a secret-named variable put in place stay hidden in error messages too (CI logs)."""
