@@ -48,6 +48,9 @@ def expand(value: str, env: dict[str, str]) -> object:
         ("${P}", {"P": "true"}, True),
         ("'${P}'", {"P": "5558"}, "5558"),  # quoted: a string
         ("${P}", {"P": "a: b"}, "a: b"),  # a value cannot inject YAML structure
+        ("${P}", {"P": "!!python/object:os.system"}, "!!python/object:os.system"),  # nor a tag
+        ("${P}", {"P": "*alias"}, "*alias"),
+        ("'${P}'", {"P": "05558"}, "05558"),  # quoted: the string, as written
     ],
 )
 def test_each_form(value: str, env: dict[str, str], expected: object) -> None:
@@ -63,6 +66,9 @@ def test_each_form(value: str, env: dict[str, str], expected: object) -> None:
         ("'${1A}'", {}, "invalid variable reference"),
         ("'${A'", {}, "unterminated ${"),
         ("'${A!x}'", {}, "expected }, :-, -, :?, ?, :+ or + after A"),
+        # a value that an unquoted scalar could not hold is refused as the file would be, not a crash
+        ("${P}", {"P": "05558"}, "t.yaml:1 v: '05558' is ambiguous: it has a leading zero"),
+        ("${P}", {"P": "1:30"}, "'1:30' is ambiguous: it has a colon"),
     ],
 )
 def test_errors(value: str, env: dict[str, str], message: str) -> None:

@@ -133,11 +133,11 @@ def interpolate(doc: Document, variables: Mapping[str, str]) -> Result:
         expander.braces = in_run(path)
         try:
             result = expander.expand(value)
+            if path in doc.plain and result != value and result:
+                return plain_scalar(result)
         except (Unset, ValueError) as exc:
             problems.append(doc.problem(path, str(exc)))
             return value
-        if path in doc.plain and result != value and result:
-            return plain_scalar(result)
         return result
 
     doc.data = walk(doc.data, ())

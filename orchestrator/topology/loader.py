@@ -164,9 +164,12 @@ class _Builder:
 
 
 def plain_scalar(text: str) -> Any:
-    """`text` typed as if it had been written unquoted in a topology file (`5558` is an int)."""
+    """`text` typed as if it had been written unquoted in a topology file (`5558` is an int);
+    ValueError for what would be refused there (`05558`, `1:30`)."""
     loader = _Loader("")
     tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _AMBIGUOUS_TAG:
+        raise ValueError(_ambiguous(text))
     return loader.construct_object(yaml.ScalarNode(tag, text), deep=True)
 
 
