@@ -69,6 +69,7 @@ def test_each_form(value: str, env: dict[str, str], expected: object) -> None:
         # a value that an unquoted scalar could not hold is refused as the file would be, not a crash
         ("${P}", {"P": "05558"}, "t.yaml:1 v: '05558' is ambiguous: it has a leading zero"),
         ("${P}", {"P": "1:30"}, "'1:30' is ambiguous: it has a colon"),
+        ("'" + "${A:-" * 3000 + "d" + "}" * 3000 + "'", {}, "variables nested more than 32 deep"),
     ],
 )
 def test_errors(value: str, env: dict[str, str], message: str) -> None:
@@ -109,6 +110,12 @@ nodes:
         type: PULL
         bind: ${PORT:-25558}
 """
+
+
+def test_dotenv_with_a_bom_and_crlf_lines(tmp_path: Path) -> None:
+    env = tmp_path / "win.env"
+    env.write_bytes(b"\xef\xbb\xbfCOUNT=1\r\nPORT=2\r\n")
+    assert dotenv.read(str(env), must_exist=True) == {"COUNT": "1", "PORT": "2"}
 
 
 def test_env_precedence(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 # Names whose values are secrets: `zmqrun config` redacts them wherever they were substituted.
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSW(?:OR)?D|CREDENTIAL|PRIVATE", re.IGNORECASE)
 REDACTED = "<redacted>"
+MAX_NESTING = 32  # `${A:-${B:-...}}`: a few levels in practice; far fewer than Python's recursion limit
 
 
 def hide(text: str, secrets: frozenset[str]) -> str:
@@ -47,8 +48,10 @@ class _Expander:
         """A variable's value as it lands: in a `run`, `{` and `}` doubled so they stay literal."""
         return text.replace("{", "{{").replace("}", "}}") if self.braces else text
 
-    def expand(self, text: str) -> str:
+    def expand(self, text: str, depth: int = 0) -> str:
         """Every `${...}` and `$$` in `text` replaced; any other `$` stays as written."""
+        if depth > MAX_NESTING:
+            raise ValueError(f"variables nested more than {MAX_NESTING} deep in a default")
         out: list[str] = []
         i = 0
         while True:
@@ -63,13 +66,13 @@ class _Expander:
                 i = j + 2
             elif nxt == "{":
                 end = _closing(text, j + 2)
-                out.append(self.substitute(text[j + 2 : end]))
+                out.append(self.substitute(text[j + 2 : end], depth))
                 i = end + 1
             else:
                 out.append("$")  # `$VAR`, `$(cmd)`, `$1`: text, left for whatever reads it
                 i = j + 1
 
-    def substitute(self, inner: str) -> str:
+    def substitute(self, inner: str, depth: int) -> str:
         m = NAME.match(inner)
         if not m:
             raise ValueError(f"invalid variable reference ${{{inner}}}: a name is letters, digits and '_'")
@@ -89,13 +92,13 @@ class _Expander:
                 raise Unset(f"variable {name} is not set (give it a value, or a default: ${{{name}:-default}})")
             return self.value(value)
         if op.endswith("-"):
-            return self.expand(word) if empty else self.value(str(value))
+            return self.expand(word, depth + 1) if empty else self.value(str(value))
         if op.endswith("?"):
             if empty:
-                why = self.expand(word) or ("not set or empty" if op == ":?" else "not set")
+                why = self.expand(word, depth + 1) or ("not set or empty" if op == ":?" else "not set")
                 raise Unset(f"variable {name} is required: {why}")
             return self.value(str(value))
-        return "" if empty else self.expand(word)  # `+`: the word when set
+        return "" if empty else self.expand(word, depth + 1)  # `+`: the word when set
 
 
 def _closing(text: str, start: int) -> int:
