@@ -246,6 +246,51 @@ def test_check_resolved_prints_what_config_prints(tmp_path: Path, capsys: pytest
     assert captured.out == "" and captured.err.count("variable COUNT is not set") == 2
 
 
+def test_a_value_refused_for_its_type_says_how_to_write_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unquoted values are typed as YAML would, quoted ones stay strings; a refusal says which way to go."""
+    top = tmp_path / "t.yaml"
+    top.write_text(textwrap.dedent("""\
+        nodes:
+          a:
+            run: ${CMD}
+            env:
+              DEBUG: ${DEBUG}
+              OK: "${DEBUG}"
+            replicas: "${N}"
+            sockets:
+              s:
+                type: PUSH
+                bind: "${PORT}"
+              t:
+                type: PUSH
+                bind: ${BAD_PORT}
+    """))  # fmt: skip
+    for name, value in {"CMD": "123", "DEBUG": "true", "N": "2", "PORT": "5555", "BAD_PORT": "70000"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(TopologyError) as info:
+        load_topology(str(top))
+    unquote = "(a variable's value in quotes stays a string; for a number or true/false write ${...} unquoted)"
+    quote = "(a variable's value is read as YAML reads an unquoted value; to keep it a string, quote it: \"${...}\")"
+    assert [str(p) for p in info.value.problems] == [
+        f"{top}:3 nodes.a.run: expected a command string or a list of words, got an integer {quote}",
+        f"{top}:5 nodes.a.env.DEBUG: expected a string or a number, got a boolean {quote}",
+        f"{top}:7 nodes.a.replicas: expected an integer, got a string {unquote}",
+        f"{top}:11 nodes.a.sockets.s.bind: expected true (assign a port) or a port number 1-65535, got '5555' {unquote}",
+        f"{top}:14 nodes.a.sockets.t.bind: expected true (assign a port) or a port number 1-65535, got 70000",
+    ]
+
+
+def test_a_variable_in_flow_style_yaml_gets_a_hint() -> None:
+    """`[${PART}]` and `{bind: ${PORT}}` are YAML errors (braces are flow syntax); say how to write them."""
+    for text in ("include: [${PART}]\nnodes: {a: {run: x}}\n", "nodes:\n  a: {run: x, sockets: {s: {bind: ${P}}}}\n"):
+        with pytest.raises(TopologyError) as info:
+            load_text(text, "t.yaml")
+        assert "quote a ${VAR} value or write that part in block style" in str(info.value)
+    with pytest.raises(TopologyError) as info:
+        load_text("nodes: [\n", "t.yaml")
+    assert "${VAR}" not in str(info.value)
+
+
 def test_a_refused_value_does_not_echo_a_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """The values a secret-named variable put in place stay hidden in error messages too (CI logs)."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from orchestrator.errors import Problem
-from orchestrator.topology.loader import Document, Path_, plain_scalar
+from orchestrator.topology.loader import Document, Path_, format_path, plain_scalar
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 OPERATORS = (":-", ":?", ":+", "-", "?", "+")
@@ -31,6 +31,25 @@ class Unset(Exception):
 class Result(NamedTuple):
     problems: list[Problem]
     secrets: frozenset[str]  # values substituted from variables whose names look secret
+    hints: dict[tuple[str, str], str]  # (file, path) -> how to get another type, for a value later refused
+
+
+TYPED = (" (a variable's value is read as YAML reads an unquoted value;"
+         " to keep it a string, quote it: \"${...}\")")  # fmt: skip
+QUOTED = " (a variable's value in quotes stays a string; for a number or true/false write ${...} unquoted)"
+_REFUSED_TYPE = {TYPED: re.compile(r", got (?:an? |empty)"), QUOTED: re.compile(r", got (?:a string|')")}
+
+
+def hint(kind: str, message: str) -> str:
+    """`kind` (TYPED or QUOTED) when `message` refuses a substituted value for its type, else ''."""
+    return kind if _REFUSED_TYPE[kind].search(message) else ""
+
+
+def _typed_or_text(text: str) -> Any:
+    try:
+        return plain_scalar(text)
+    except ValueError:
+        return text
 
 
 def in_run(path: Path_) -> bool:
@@ -134,14 +153,19 @@ def interpolate(doc: Document, variables: Mapping[str, str]) -> Result:
         if not isinstance(value, str) or "$" not in value:
             return value
         expander.braces = in_run(path)
+        plain = path in doc.plain
         try:
             result = expander.expand(value)
-            if path in doc.plain and result != value and result:
-                return plain_scalar(result)
+            if result == value or not result:
+                return result
+            typed = plain_scalar(result) if plain else _typed_or_text(result)
         except (Unset, ValueError) as exc:
             problems.append(doc.problem(path, str(exc)))
             return value
-        return result
+        if not isinstance(typed, str):
+            hints[(doc.file_of(path), format_path(path))] = TYPED if plain else QUOTED
+        return typed if plain else result
 
+    hints: dict[tuple[str, str], str] = {}
     doc.data = walk(doc.data, ())
-    return Result(problems, frozenset(expander.secrets))
+    return Result(problems, frozenset(expander.secrets), hints)
