@@ -98,6 +98,13 @@ def test_touched_script_restarts_its_node_once_and_topology_reloads(zmqrun, tmp_
         time.sleep(0.05)
     assert count("restarting looper: changed: loop.py") == 1, "\n".join(lines)
     assert count("looper.1 | up") == 2 and count("other.1  | other a") == 1  # the other node kept running
+    # a bare `touch` (new mtime, same bytes) counts too, and again restarts it exactly once
+    os.utime(tmp_path / "loop.py")
+    wait_for(lambda: count("looper.1 | up") == 3, timeout=30)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline and count("restarting looper") == 2:
+        time.sleep(0.05)
+    assert count("restarting looper: changed: loop.py") == 2 and count("looper.1 | up") == 3, "\n".join(lines)
 
     top.write_text(TOPOLOGY.replace("{tag}", "a") + "  broken: [\n")
     wait_for(lambda: count("t.yaml changed but is invalid; the current plan keeps running") == 1, timeout=30)
