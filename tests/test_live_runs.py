@@ -142,3 +142,73 @@ def test_of_two_claims_at_once_only_the_later_gives_way(tmp_path):
         a.release()
         b.release()
     assert runs.claimed(5555, str(tmp_path)) == []
+
+
+def test_a_process_belongs_to_the_live_run_whose_zmqrun_is_above_it(tmp_path):
+    rundir = tmp_path / "zmqrun-zr-test000003"
+    rundir.mkdir()
+    child = subprocess.Popen(["/bin/sleep", "600"], env={}, start_new_session=True)  # no marker, own session
+    try:
+        assert runs.enclosing_run(child.pid) is None
+        claim = runs.Claim(str(rundir), "zr-test000003", "t.yaml")  # this process plays zmqrun
+        assert runs.enclosing_run(child.pid) == claim.info
+        assert runs.enclosing_run(os.getpid()) == claim.info
+        claim.release()
+        assert runs.enclosing_run(child.pid) is None  # a free lock is no live run
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+# The listener is a grandchild that cleared its environment (no run marker) and left for a
+# session of its own; the node that made it is gone, so only zmqrun (a child subreaper) is above it.
+HIDDEN_LISTENER = """\
+import os, sys, time
+port = sys.argv[1]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        code = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', " + port + ")); s.listen();"
+                " time.sleep(600)")
+        os.execve(sys.executable, [sys.executable, "-c", code], {})
+    os._exit(0)
+time.sleep(600)
+"""
+
+
+def test_a_live_runs_listener_that_hid_its_marker_is_still_left_alone(zmqrun):
+    port = free_port()
+    zmqrun.write(HIDDEN_LISTENER, name="hide.py")
+    path = zmqrun.write(f"""\
+    nodes:
+      server:
+        run: [{PY}, hide.py, '{port}']
+        sockets:
+          api: {{type: REP, bind: {port}}}
+    """)
+    run_dir, other_dir = zmqrun.tmp_path / "run-tmp", zmqrun.tmp_path / "other-tmp"
+    run_dir.mkdir()
+    other_dir.mkdir()
+    first = zmqrun.start(str(path), env={"TMPDIR": str(run_dir)})
+    wait_for(lambda: listening(port), timeout=30)
+    holder = next(c.pid for c in psutil.net_connections("tcp")
+                  if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN)  # fmt: skip
+    wait_for(lambda: psutil.Process(holder).ppid() == first.pid, timeout=10)  # its parent is gone
+    assert "ZMQRUN_RUN_ID" not in psutil.Process(holder).environ()
+    info = runs.list_runs(str(run_dir))[0][0]
+
+    # Asked from a different TMPDIR too: the run directory is found from the process tree.
+    for env in ({"TMPDIR": str(run_dir)}, {"TMPDIR": str(other_dir)}):
+        check = zmqrun.run("check", str(path), env=env, timeout=60)
+        assert check.returncode == 2
+        assert f"live zmqrun run {info.run_id} ({path}, zmqrun pid {first.pid})" in check.stderr, check.stderr
+        freed = zmqrun.run("free", "--force", str(port), env={"CI": "true", **env}, timeout=60)
+        assert freed.returncode == 1
+        assert f"left alone pid {holder}: it belongs to the live zmqrun run {info.run_id}" in freed.stdout, freed.stdout
+        assert "not started by zmqrun" not in freed.stdout
+
+    assert psutil.Process(holder).status() != psutil.STATUS_ZOMBIE and listening(port)
+    assert first.poll() is None
+    first.send_signal(signal.SIGINT)
+    finish(first, 30)
+    wait_for(lambda: not listening(port), timeout=10)  # the run's own sweep still ends it

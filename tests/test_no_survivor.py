@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import run_marker_pids, wait_for
 
 from orchestrator.run import cgroup
+from orchestrator.run.containment import TRACK_EVERY
 from orchestrator.run.guardian import Guardian
 
 PY = sys.executable
@@ -78,23 +80,42 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _loop_has_looked_since(zmqrun, run_id: str, since: float, env: dict[str, str]) -> None:
+    """Return once zmqrun's loop has run a pass (and so a pid report, due every TRACK_EVERY)
+    later than `since` + TRACK_EVERY: the second of two control requests is read only after the
+    loop finished the pass that answered the first, which began after that moment."""
+    wait_for(lambda: time.monotonic() > since + TRACK_EVERY + 0.05, timeout=5.0)
+    for _ in range(2):
+        assert zmqrun.run("ps", run_id, env=env, timeout=30).returncode == 0
+
+
 @pytest.mark.parametrize("how", ["zmqrun", "its-group"])
-def test_sigkill_leaves_no_survivor_even_a_hidden_grandchild(zmqrun, how):
-    parent, containment = cgroup.probe()
-    if parent is None:
-        pytest.skip(f"this machine offers no run cgroup: {containment} (the guardian test covers it)")
-    proc, run_id, node, hidden = start_hiding_run(zmqrun)
+@pytest.mark.parametrize("containment", ["cgroup", "guardian"])
+def test_sigkill_leaves_no_survivor_even_a_hidden_grandchild(zmqrun, how, containment):
+    parent, words = cgroup.probe()
+    if containment == "cgroup" and parent is None:
+        pytest.skip(f"this machine offers no run cgroup: {words} (the guardian case covers it)")
+    env = {"ZMQRUN_CGROUP": "off"} if containment == "guardian" else {}
+    proc, run_id, node, hidden = start_hiding_run(zmqrun, env)
     assert alive(node) and alive(hidden)
-    cgdir = os.path.join(parent, f"zmqrun-{run_id}")
-    assert os.path.isdir(cgdir)
+    cgdir = os.path.join(parent or "/nonexistent", f"zmqrun-{run_id}")
+    if containment == "cgroup":
+        assert os.path.isdir(cgdir)
+    else:
+        # The documented window: without a cgroup, a descendant is known from the loop's next pid
+        # report after it was re-parented to zmqrun (the child subreaper).
+        wait_for(lambda: _ppid(hidden) == proc.pid, timeout=10.0)
+        _loop_has_looked_since(zmqrun, run_id, time.monotonic(), {"TMPDIR": str(zmqrun.tmp_path)})
+        assert not os.path.exists(cgdir)
     if how == "zmqrun":
         os.kill(proc.pid, signal.SIGKILL)
     else:
         os.killpg(proc.pid, signal.SIGKILL)  # the test started zmqrun as a group leader
     proc.wait(timeout=10)
-    # 1 s, as promised: cgroup.kill acts at once; no extra slack was needed here.
+    # 1 s, as promised: cgroup.kill, or the guardian's sweep, acts at once; no extra slack was needed here.
     wait_for(lambda: not alive(node) and not alive(hidden) and not run_marker_pids(run_id), timeout=1.0, interval=0.01)
     wait_for(lambda: not os.path.exists(cgdir), timeout=3.0)  # the guardian removes the run's cgroup
+    wait_for(lambda: not os.path.exists(os.path.join(str(zmqrun.tmp_path), f"zmqrun-{run_id}")), timeout=3.0)
 
 
 def test_without_a_cgroup_the_guardian_kills_every_pid_it_was_told(tmp_path):

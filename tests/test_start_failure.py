@@ -49,6 +49,8 @@ def test_depends_on_each_condition_that_can_no_longer_be_met(zmqrun):
         ("process_completed_successfully", f"[{PY}, -c, 'raise SystemExit(2)']",
          "dep.1 exited 2 instead of completing successfully"),
         ("process_started", "[/nonexistent/program]", "dep.1 could not start"),
+        ("process_ready", f"[{PY}, -c, 'import os; os.kill(os.getpid(), 9)']",
+         "dep.1 was killed by SIGKILL (not sent by zmqrun) before it was ready"),
     ]:  # fmt: skip
         path = zmqrun.write(
             f"""\
@@ -127,4 +129,6 @@ def test_never_met_is_a_table_of_states():
         p.ended = "killed by SIGKILL" if code == -9 else ""
         assert condition_met([p], cond) is want, (state, code, ready, cond)
         assert (never_met([p], cond) is not None) == (want is False), (state, code, cond)
-    assert never_met([_proc("exited", -9)], "process_ready") is not None
+    killed = _proc("exited", -9)
+    killed.ended = "killed by SIGKILL, not sent by zmqrun"
+    assert never_met([killed], "process_ready") == "dep.1 was killed by SIGKILL (not sent by zmqrun) before it was ready"

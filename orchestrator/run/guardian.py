@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from orchestrator.run import cgroup, process
+from orchestrator.run import cgroup, process, procfs
 from orchestrator.run.rundir import remove_rundir
 from orchestrator.writes import write_fd
 
@@ -35,11 +35,8 @@ def marked_pids(run_id: str) -> list[int]:
 
 def start_time(pid: int) -> int | None:
     """The kernel's start time of `pid` (clock ticks since boot): a pid plus this names one process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = procfs.stat_fields(pid)
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def _told_pids(told: dict[int, int | None]) -> list[int]:

@@ -178,6 +178,7 @@ def describe_pid(pid: int | None, status: str) -> Holder:
             environ = {}
         run = environ.get("ZMQRUN_RUN_ID")
         live = runs.live_run(run, environ.get("ZMQRUN_RUN_DIR")) if run else None
+        live = live or runs.enclosing_run(pid)  # a marker can be cleared or edited; ancestry cannot
         return Holder(pid, user, cmd, status, run, created, bool(run) and live is None, live)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return Holder(pid, "?", "", status)

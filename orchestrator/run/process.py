@@ -11,6 +11,7 @@ from collections.abc import Container
 from typing import BinaryIO
 
 from orchestrator.errors import LimitError
+from orchestrator.run import procfs
 from orchestrator.run.plan import Instance
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -203,11 +204,7 @@ def descendants(pid: int | None = None) -> set[int]:
 
 
 def is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
+    return procfs.stat_fields(pid)[:1] == [b"Z"]
 
 
 def kill_pids(pids: list[int]) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping, Sequence
 
-from orchestrator.run.state import Proc
+from orchestrator.run.state import Proc, describe_code
 
 
 def condition_met(procs: Sequence[Proc], cond: str) -> bool | None:
@@ -42,10 +42,19 @@ def never_met(procs: Sequence[Proc], cond: str) -> str | None:
             continue
         if cond != "process_completed_successfully" and p.code == 0:
             continue
-        how = f"exited {p.code}" if p.code is not None and p.code >= 0 else p.ended
+        how = f"exited {p.code}" if p.code is not None and p.code >= 0 else _killed(p)
         gave_up = f" (gave up after {len(p.restarts)} restarts)" if p.restarts else ""
         return f"{p.label} {how} {_WANTED.get(cond, 'before it was ready')}{gave_up}"
     return None
+
+
+def _killed(p: Proc) -> str:
+    """`was killed by SIGKILL` (with `(not sent by zmqrun)` when it was not), to read well before
+    `before it was ready`; an end with no code (it could not start) as recorded."""
+    if p.code is None:
+        return p.ended
+    words = "was " + describe_code(p.code)
+    return words + " (not sent by zmqrun)" if p.ended.endswith("not sent by zmqrun") else words
 
 
 def may_start(waits: Sequence[tuple[str, str]], by_node: Mapping[str, Sequence[Proc]],

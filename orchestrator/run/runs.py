@@ -13,6 +13,7 @@ import time
 from typing import NamedTuple
 
 from orchestrator.errors import ExitStatus, ZmqrunError
+from orchestrator.run import procfs
 
 LOCK = "run.lock"
 INFO = "run.json"
@@ -108,6 +109,29 @@ def live_run(run_id: str, rundir: str | None = None) -> RunInfo | None:
     if not is_alive(rundir):
         return None
     return read(rundir) or RunInfo(run_id, "?", 0, rundir)
+
+
+def _held_lock(pid: int) -> str | None:
+    """The run directory whose lock `pid` holds open, if any (only zmqrun and its guardian do:
+    the descriptor is not inheritable)."""
+    for target in procfs.fd_targets(pid):
+        if os.path.basename(target) == LOCK and os.path.basename(os.path.dirname(target)).startswith(PREFIX):
+            return os.path.dirname(target)
+    return None
+
+
+def enclosing_run(pid: int) -> RunInfo | None:
+    """The live run whose zmqrun is `pid` or an ancestor of it, found from the kernel's process tree and
+    the lock zmqrun holds: whatever the process did to its environment (zmqrun is a child
+    subreaper, so an orphaned descendant stays below it), and whatever TMPDIR either side uses."""
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen and len(seen) < 256:
+        seen.add(pid)
+        rundir = _held_lock(pid)
+        if rundir is not None and is_alive(rundir):
+            return read(rundir) or RunInfo(os.path.basename(rundir)[len(PREFIX):], "?", pid, rundir)
+        pid = procfs.parent(pid)
+    return None
 
 
 def claimed(port: int, root: str | None = None) -> list[RunInfo]:

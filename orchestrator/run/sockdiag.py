@@ -4,11 +4,12 @@ listener checks of start-up and for the edge sampler."""
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
+
+from orchestrator.run import procfs
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 SOCK_DIAG_BY_FAMILY = 20
@@ -192,16 +193,4 @@ def lookup_unix(sockets: list[UnixSocket]) -> list[bool]:
 def socket_inodes(pid: int) -> list[int]:
     """The inodes of the sockets a process holds open (from /proc/PID/fd), which is how a socket
     the kernel reports is tied to its process; [] for a process gone or not ours to read."""
-    found: list[int] = []
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return found
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.append(int(target[8:-1]))
-    return found
+    return [int(t[8:-1]) for t in procfs.fd_targets(pid) if t.startswith("socket:[")]
