@@ -166,21 +166,22 @@ def chatty(nodes: int, count: int, reps: int, honcho_reps: int) -> dict[str, lis
     """Every way of running the same chatty nodes, interleaved and rotated per rep."""
     names = [f"t{i}" for i in range(nodes)]
     talk = [PY, str(HERE / "talker.py")]
-    for mode in MODES:
-        (WORK / f"chatty-{mode}.yaml").write_text(f"buffering: {mode}\nnodes:\n" + "".join(
-            f"  {n}:\n    run: {json.dumps(talk + [n, str(count)])}\n" for n in names))  # fmt: skip
+    for mode, lines in (*((m, count) for m in MODES), ("quiet", 0)):  # quiet: zmqrun's fixed cost
+        (WORK / f"chatty-{mode}.yaml").write_text(f"buffering: {'full' if lines == 0 else mode}\nnodes:\n" + "".join(
+            f"  {n}:\n    run: {json.dumps(talk + [n, str(lines)])}\n" for n in names))  # fmt: skip
     for kind, extra in (("file", ""), ("flushed", " flush")):
         (WORK / f"chatty-{kind}.sh").write_text(
             "".join(f"{' '.join(talk)} {n} {count}{extra} > {WORK}/direct-{n}.txt &\n" for n in names) + "wait\n")
     procfile = WORK / "Procfile.chatty"
     procfile.write_text("".join(f"{n}: {' '.join(talk)} {n} {count}\n" for n in names))
-    trials = ["file", "flushed", *MODES]
+    floor = [PY, str(HERE / "ptyfloor.py"), str(WORK), *talk, str(count), "--", *names]
+    trials = ["file", "flushed", "ptyfloor", *MODES, "quiet"]
     out: dict[str, list[float]] = {t: [] for t in trials} | {"honcho": [], "peak_mb": []}
     for rep in range(reps):
         for trial in trials[rep % len(trials):] + trials[: rep % len(trials)]:
-            if trial in ("file", "flushed"):
+            if trial in ("file", "flushed", "ptyfloor"):
                 t0 = time.perf_counter()
-                subprocess.run(["bash", str(WORK / f"chatty-{trial}.sh")], check=True)
+                subprocess.run(floor if trial == "ptyfloor" else ["bash", str(WORK / f"chatty-{trial}.sh")], check=True)
                 out[trial].append(time.perf_counter() - t0)
                 for n in names:
                     assert verify(WORK / f"direct-{n}.txt", [n], count) is None
@@ -189,7 +190,7 @@ def chatty(nodes: int, count: int, reps: int, honcho_reps: int) -> dict[str, lis
             took, peak = zmqrun_to_file([PY, "-m", "orchestrator", "--color", str(WORK / f"chatty-{trial}.yaml")], target)
             out[trial].append(took)
             out["peak_mb"].append(peak)
-            problem = verify(target, names, count)
+            problem = verify(target, names, 0 if trial == "quiet" else count)
             if problem:
                 raise RuntimeError(f"zmqrun ({trial}) lost or broke lines: {problem}")
     for _ in range(honcho_reps):
@@ -663,28 +664,39 @@ def chatty_section(lines: int, reps: int) -> list[str]:
           f"Each node prints {lines:,} lines of about 60 bytes as fast as it can, one `print()` each "
           "(`benchmarks/talker.py`). Baselines: the same nodes writing straight to files (bash `&`, `> file`), and the "
           "same again flushing every line (`print(..., flush=True)`: the node's own cost of line buffering, with no "
-          "relay at all). zmqrun runs each `buffering` setting with colour prefixes on (`--color`), stdout to a file; "
+          "relay at all), and the nodes each on a pseudo-terminal read by the barest relay (`benchmarks/ptyfloor.py`: "
+          "read, write each chunk to a file: what a terminal costs a node under the simplest relay). zmqrun runs each `buffering` "
+          "setting with colour prefixes on (`--color`), stdout to a file; "
           "every line is verified present, whole (checksum) and in per-node order. `PYTHONUNBUFFERED` is removed from "
           "the harness's environment, so only `buffering` decides.", "",
-          "| nodes | straight to file | flushed per line, to file | zmqrun `line` (default) | zmqrun `full` "
-          "| zmqrun `unbuffered` (before) | honcho | zmqrun peak RSS |", "|---|---|---|---|---|---|---|---|",
+          "| nodes | straight to file | flushed per line, to file | bare pty relay | zmqrun `line` (default) "
+          "| zmqrun `full` | zmqrun `unbuffered` | honcho | zmqrun, nodes printing nothing | zmqrun peak RSS |",
+          "|---|---|---|---|---|---|---|---|---|---|",
           ]  # fmt: skip
     ratios: dict[int, dict[str, float]] = {}
+    fixed: dict[int, float] = {}
+    files: dict[int, float] = {}
     for nodes in (1, 4):
         print(f"chatty nodes={nodes}", flush=True)
         r = chatty(nodes, lines, reps, max(1, reps // 3))
-        f = statistics.median(r["file"])
-        ratios[nodes] = {k: statistics.median(r[k]) / f for k in ("flushed", *MODES)}
+        f = files[nodes] = statistics.median(r["file"])
+        ratios[nodes] = {k: statistics.median(r[k]) / f for k in ("flushed", "ptyfloor", *MODES)}
+        fixed[nodes] = statistics.median(r["quiet"])
 
         def rel(k: str, r: dict[str, list[float]] = r, f: float = f) -> str:
             return f"{cell(r[k])}, **{statistics.median(r[k]) / f:.2f}x**"
 
-        md.append(f"| {nodes} | {cell(r['file'])} | {rel('flushed')} | {rel('line')} | {rel('full')} | {rel('unbuffered')} "
-                  f"| {rel('honcho')} | {max(r['peak_mb']):.0f} MB |")  # fmt: skip
+        md.append(f"| {nodes} | {cell(r['file'])} | {rel('flushed')} | {rel('ptyfloor')} | {rel('line')} | {rel('full')} "
+                  f"| {rel('unbuffered')} "
+                  f"| {rel('honcho')} | {cell(r['quiet'])} | {max(r['peak_mb']):.0f} MB |")  # fmt: skip
     md += ["", "Targets: the default ≤ 1.5x of straight to file: "
            + ", ".join(f"{n} node{'s' if n > 1 else ''} {verdict(ratios[n]['line'] <= 1.5)} ({ratios[n]['line']:.2f}x)" for n in ratios)
            + "; `buffering: full` ≤ 1.2x: "
            + ", ".join(f"{n} node{'s' if n > 1 else ''} {verdict(ratios[n]['full'] <= 1.2)} ({ratios[n]['full']:.2f}x)" for n in ratios)
+           + " (less zmqrun's fixed cost, the run of nodes printing nothing: "
+           + ", ".join(f"{(ratios[n]['full'] * files[n] - fixed[n]) / files[n]:.2f}x" for n in ratios)
+           + "); `line` against the bare pty relay: "
+           + ", ".join(f"{n} node{'s' if n > 1 else ''} {ratios[n]['line'] / ratios[n]['ptyfloor']:.2f}x" for n in ratios)
            + ".", ""]  # fmt: skip
     md += ["What each setting does to a node's lines: latency from the node's `print` to zmqrun's output (a line every "
            "10 ms, median over 100 lines, median of runs), lines kept of 1,000 printed just before the node is killed "

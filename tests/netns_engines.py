@@ -64,6 +64,7 @@ def controller_pods(docs: list[dict[str, Any]]) -> list[KubePod]:
         template = spec["template"]
         labels = dict(template["metadata"].get("labels", {}))
         container = template["spec"]["containers"][0]
+        assert not template["spec"].get("initContainers"), f"{name}: this stand-in runs no init containers"
         count = spec.get("completions", spec.get("replicas", 1))
         for i in range(count):
             if kind == "StatefulSet":
@@ -128,8 +129,9 @@ def _volumes(pod: KubePod, docs: list[dict[str, Any]], secrets: list[dict[str, A
 
 
 def compose_pods(file: Path) -> list[Pod]:
-    """The services of the Compose file at `file`, one container each, reached by the service's
-    name as Compose's network DNS answers. A file secret is what plain `docker compose` makes of
+    """The services of the Compose file at `file`, one container each (or `deploy.replicas`,
+    named PROJECT-SERVICE-N), reached by the service's name, and each replica by its container
+    name, as Compose's network DNS answers. A file secret is what plain `docker compose` makes of
     it: the host file (relative to the Compose file's directory), bind-mounted read-only at
     /run/secrets/TARGET, keeping the host file's mode and owner. Every service starts at once
     (no depends_on order), which only a `service_completed_successfully` wait could need."""
@@ -145,7 +147,14 @@ def compose_pods(file: Path) -> list[Pod]:
             target = ref.get("target", ref["source"])
             target = target if target.startswith("/") else f"{SECRETS_ROOT}/secrets/{target}"
             mounts.append((str((file.parent / files[ref["source"]]["file"]).resolve()), target))
-        out.append(Pod(name, (name,), [interpolate(w) for w in s["command"]], env, tuple(mounts)))
+        argv = [interpolate(w) for w in s["command"]]
+        count = s.get("deploy", {}).get("replicas")
+        if count is None:
+            out.append(Pod(name, (name,), argv, env, tuple(mounts)))
+            continue
+        for n in range(1, count + 1):  # Compose's containers: PROJECT-SERVICE-N, each reached by that name
+            container = f"{doc['name']}-{name}-{n}"
+            out.append(Pod(container, (name, container), argv, {**env, "HOSTNAME": container}, tuple(mounts)))
     return out
 
 

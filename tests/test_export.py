@@ -20,7 +20,7 @@ from netns_engines import expand
 
 from orchestrator.commands.export import export_documents, export_text
 from orchestrator.errors import TopologyError
-from orchestrator.export import lint
+from orchestrator.export import lint, replica
 from orchestrator.export.command import command
 from orchestrator.export.workloads import REPLICA_MARK, Launch
 
@@ -140,6 +140,10 @@ BREAKAGES = {
                    "containerPort 70000"),
     "dns name": ("Job", "ventilator", lambda d: d["metadata"].update(name="Ventilator_1"), "not a DNS-1123"),
     "port name": ("Service", "sink", lambda d: d["spec"]["ports"][0].update(name="a-very-long-port-name"), "IANA"),
+    "port name twice": ("Service", "sink", lambda d: d["spec"]["ports"].append(
+        dict(d["spec"]["ports"][0], port=20001, targetPort=20001)), "'results' is given to more than one port"),
+    "container port name twice": ("Job", "sink", lambda d: _container(d)["ports"].append(
+        dict(_container(d)["ports"][0], containerPort=20001)), "'results' is given to more than one port"),
     "service port": ("Service", "sink", lambda d: d["spec"]["ports"][0].update(port=0), "is not a port"),
     "service selector": ("Service", "sink", lambda d: d["spec"]["selector"].update({"x": "y"}), "matches no pod"),
     "endpoint name": ("StatefulSet", "worker", lambda d: _set_env(d, "ZMQRUN_SOCKETS", json.dumps(
@@ -168,7 +172,7 @@ def test_lint_checks_pod_names_behind_a_headless_service() -> None:
 def test_compose_lint_finds_a_dangling_endpoint_and_a_bad_port() -> None:
     (doc,), _ = export_documents(str(ROOT / "topologies" / "pipeline.yaml"), "compose", image="zmqrun:test")
     doc = copy.deepcopy(doc)
-    doc["services"]["worker-1"]["environment"]["ZMQRUN_SOCKETS"] = json.dumps(
+    doc["services"]["worker"]["environment"]["ZMQRUN_SOCKETS"] = json.dumps(
         {"results": {"type": "PUSH", "bind": False, "endpoints": ["tcp://sink-1:20000"]}}
     )
     doc["services"]["sink"]["expose"] = ["70000"]
@@ -220,6 +224,32 @@ def test_connecters_have_no_service_and_one_shot_nodes_are_jobs() -> None:
     index = [e for e in _container(objs[("Job", "client")])["env"] if e["name"] == "ZMQRUN_INDEX"]
     assert index[0]["valueFrom"]["fieldRef"]["fieldPath"].endswith("['batch.kubernetes.io/job-completion-index']")
     assert objs[("Deployment", "queue")]["spec"]["template"]["spec"]["restartPolicy"] == "Always"
+
+
+def test_sockets_whose_names_fold_together_get_ports_of_their_own_names(tmp_path: Path) -> None:
+    """`out_a` and `out__a` both fold to the port name `out-a`; the API server refuses a
+    Service with two ports of one name (kubernetes-validate passes it), so the later one is
+    named after its number, and a name that number would take is not taken twice either."""
+    path = write(
+        tmp_path,
+        """
+        image: z:1
+        nodes:
+          s:
+            run: python -m x
+            sockets:
+              out_a: {type: PUB, bind: true}
+              zmq_20001: {type: PUB, bind: 20005}
+              out__a: {type: PUB, bind: true}
+              z: {type: PUB, bind: 20002}
+              z_: {type: PUB, bind: 20004}
+    """,
+    )
+    objs = k8s(path)
+    ports = objs[("Service", "s")]["spec"]["ports"]
+    assert [(p["name"], p["port"]) for p in ports] == [
+        ("out-a", 20000), ("zmq-20001", 20005), ("zmq-20001-3", 20001), ("z", 20002), ("zmq-20004", 20004)]  # fmt: skip
+    assert [p["name"] for p in _container(objs[("Deployment", "s")])["ports"]] == [p["name"] for p in ports]
 
 
 def test_network_policy_admits_only_the_topologys_own_pods() -> None:
@@ -318,6 +348,47 @@ def test_replica_number_comes_from_the_index_and_fills_placeholders() -> None:
     assert script[:2] == ["/bin/sh", "-c"] and "ZMQRUN_REPLICA=$((ZMQRUN_INDEX + 1))" in script[2]
 
 
+def test_a_compose_replica_is_the_one_whose_container_name_has_its_address() -> None:
+    """192.0.2.1 (TEST-NET) is nobody's here; 127.0.0.1 is this machine's own: only it binds."""
+    names = {"p-s-1": ["192.0.2.1"], "p-s-2": ["127.0.0.1"], "p-s-3": ["192.0.2.3"]}
+    assert replica.number("p", "s", 3, resolve=lambda n: names.get(n, []), wait=0) == 2
+    assert replica.number("p", "s", 3, resolve=lambda n: ["192.0.2.9"], wait=0) is None
+    assert replica.main(["p", "s"]) == 2
+
+
+def test_on_swarm_a_compose_replica_takes_the_task_slot(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """`docker stack deploy` fills {{.Task.Slot}} in; plain Compose leaves the template text,
+    and then the container names decide (here none answers: it says so and fails)."""
+    monkeypatch.setattr(replica, "WAIT", 0.0)
+    monkeypatch.setenv("ZMQRUN_SWARM_SLOT", "3")
+    assert replica.main(["zr-none", "s", "3"]) == 0 and capsys.readouterr().out == "3\n"
+    monkeypatch.setenv("ZMQRUN_SWARM_SLOT", "{{.Task.Slot}}")
+    monkeypatch.setattr(replica, "_addresses", lambda name: [])
+    assert replica.main(["zr-none", "s", "3"]) == 1 and "zr-none-s-1..3" in capsys.readouterr().err
+
+
+def test_compose_groups_interchangeable_replicas_and_splits_the_rest(tmp_path: Path) -> None:
+    """`deploy.replicas` where replicas differ only in ZMQRUN_REPLICA; a service per replica
+    where peers reach each (a binder) or where the command itself holds `{replica}`."""
+    path = write(
+        tmp_path,
+        """
+        image: zmqrun:1
+        nodes:
+          pub: {run: python -m p, replicas: 2, sockets: {out: {type: PUB, bind: true}}}
+          sub: {run: python -m s, replicas: 3, sockets: {feed: {type: SUB, connect: pub.out}}}
+          tagged: {run: 'python -m t --id {replica}', replicas: 2, sockets: {feed: {type: SUB, connect: pub.out}}}
+    """,
+    )
+    services = compose_services(path)
+    assert sorted(services) == ["pub-1", "pub-2", "sub", "tagged-1", "tagged-2"]
+    assert services["sub"]["deploy"] == {"replicas": 3} and "ZMQRUN_REPLICA" not in services["sub"]["environment"]
+    assert "python -m orchestrator.export.replica t sub 3" in services["sub"]["command"][2]
+    assert services["sub"]["environment"]["ZMQRUN_SWARM_SLOT"] == "{{.Task.Slot}}"
+    assert "deploy" not in services["pub-1"] and services["tagged-2"]["environment"]["ZMQRUN_REPLICA"] == "2"
+
+
 def test_stdin_lines_are_fed_as_they_are() -> None:
     lines = ("gcd 12 18", "$HOME `x` 'q'", "ZMQRUN_STDIN", "last")
     probe = Launch((sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"), (), lines)
@@ -374,7 +445,53 @@ def test_local_only_nodes_are_reported_all_at_once(tmp_path: Path) -> None:
     assert f"{path}:3 nodes.term.stdin" in text  # with the file and the line of the node
 
 
-def test_completion_order_is_refused_for_kubernetes_but_kept_for_compose(tmp_path: Path) -> None:
+def _connecting_to(tmp_path: Path, endpoint: str) -> Path:
+    return write(
+        tmp_path,
+        f"image: z:1\nnodes:\n  a: {{run: python -m x, sockets: {{o: {{type: PUSH, connect: '{endpoint}'}}}}}}",
+    )
+
+
+@pytest.mark.parametrize("endpoint", [
+    "tcp://127.0.0.1:5000", "tcp://127.1:5000", "tcp://2130706433:5000", "tcp://0:5000", "tcp://0.0.0.0:5000",
+    "tcp://[::1]:5000", "tcp://[0:0:0:0:0:0:0:1]:5000", "tcp://[::ffff:127.0.0.1]:5000", "tcp://[::]:5000",
+    "tcp://localhost:5000", "tcp://LOCALHOST.:5000", "tcp://ip6-localhost:5000", "tcp://db.localhost:5000",
+    "tcp://10.0.0.1;127.0.0.1:5000", "ipc:///tmp/x",
+])  # fmt: skip
+def test_every_spelling_of_this_machine_is_reported(tmp_path: Path, endpoint: str) -> None:
+    """The class, not one spelling: any literal address libzmq would take to mean loopback (or
+    any local address) is refused, the destination after a `source;` prefix included."""
+    path = _connecting_to(tmp_path, endpoint)
+    with pytest.raises(TopologyError, match="is on this machine"):
+        export_documents(str(path), "kubernetes")
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://10.0.0.1:5000", "tcp://127.0.0.1;10.0.0.1:5000", "tcp://feed.example.org:5000",
+                                      "tcp://[2001:db8::1]:5000", "tcp://localhost-feed:5000", "inproc://x"])  # fmt: skip
+def test_literal_endpoints_on_other_hosts_are_not_reported(tmp_path: Path, endpoint: str) -> None:
+    path = _connecting_to(tmp_path, endpoint)
+    assert sockets_of(k8s(path)[("Deployment", "a")])["o"]["endpoints"] == [endpoint]
+
+
+def test_a_node_named_like_a_compose_replica_service_is_reported(tmp_path: Path) -> None:
+    """`a` binds with two replicas, so Compose has services `a-1` and `a-2`: a node `a_2` (DNS
+    name `a-2`) would be overwritten silently. Kubernetes names those pods `a-0.a`, `a-1.a`."""
+    path = write(
+        tmp_path,
+        """
+        image: z:1
+        nodes:
+          a: {run: python -m x, replicas: 2, sockets: {out: {type: PUB, bind: true}}}
+          a_2: {run: python -m y}
+    """,
+    )
+    with pytest.raises(TopologyError, match=r":5 nodes.a_2: Compose names replica 2 of node 'a' 'a-2'"):
+        export_documents(str(path), "compose", image="z:1")
+    assert ("Deployment", "a-2") in k8s(path)
+
+
+def test_completion_order_is_kept_for_compose(tmp_path: Path) -> None:
+    """And for Kubernetes by a waiting step: tests/test_export_jobwait.py."""
     path = write(
         tmp_path,
         """
@@ -384,8 +501,6 @@ def test_completion_order_is_refused_for_kubernetes_but_kept_for_compose(tmp_pat
           main: {run: python -m m, depends_on: {setup: process_completed_successfully}}
     """,
     )
-    with pytest.raises(TopologyError, match="Kubernetes starts every workload at once"):
-        export_documents(str(path), "kubernetes")
     assert compose_services(path)["main"]["depends_on"] == {"setup": {"condition": "service_completed_successfully"}}
 
 
@@ -421,7 +536,7 @@ def test_cli_writes_a_directory_a_file_or_stdout(zmqrun: Any, tmp_path: Path) ->
                      "statefulset-worker.yaml"]  # fmt: skip
     assert yaml.safe_load((tmp_path / "k" / "job-sink.yaml").read_text())["metadata"]["namespace"] == "lab"
     result = zmqrun.run("export", "compose", file, "--image", "z:1", "-o", str(tmp_path / "c.yaml"))
-    assert result.returncode == 0 and "worker-2" in yaml.safe_load((tmp_path / "c.yaml").read_text())["services"]
+    assert result.returncode == 0 and yaml.safe_load((tmp_path / "c.yaml").read_text())["services"]["worker"]["deploy"]
     result = zmqrun.run("export", "compose", file)
     assert result.returncode == 2 and "no container image" in result.stderr and result.stdout == ""
     assert "nothing was written" in result.stderr

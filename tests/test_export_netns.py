@@ -6,13 +6,16 @@ reason otherwise."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from netns_cluster import Cluster, Pod, netns_unavailable
 from netns_engines import compose_pods, kubernetes_pods
 
@@ -59,6 +62,21 @@ def test_kubernetes_export_meets_expect_across_namespaces(
     docs, _ = export_documents(file, "kubernetes", image="zmqrun:test", secrets=secrets)
     assert len(secrets) == (len(topology.nodes) if security == "curve" else 0)
     _meets_expect(file, cluster, cluster.run(kubernetes_pods(docs, secrets, cluster.scratch)))
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("name", ["pipeline", "queue-broker", "broker"])
+def test_compose_export_meets_expect_across_namespaces(name: str, cluster: Cluster, tmp_path: Path) -> None:
+    """Compose services one per namespace; a node's interchangeable replicas are one service with
+    `deploy.replicas`, whose containers each learn their ZMQRUN_REPLICA at start from the
+    container names Compose's DNS answers (PROJECT-SERVICE-N)."""
+    file = str(ROOT / "topologies" / f"{name}.yaml")
+    out = tmp_path / "compose.yaml"
+    assert export("compose", file, str(out), "zmqrun:test", None) == 0
+    pods = compose_pods(out)
+    grouped = [p for p in pods if p.name != p.names[0]]
+    assert grouped or name == "broker"  # pipeline's workers, queue-broker's clients and workers
+    _meets_expect(file, cluster, cluster.run(pods))
 
 
 @pytest.mark.timeout(150)
@@ -216,3 +234,93 @@ def test_libzmq_connects_to_a_name_that_resolves_only_later(cluster: Cluster) ->
     assert _lines(cluster, 1, 15).get("r") == ["bound"]
     (Path("/etc/netns") / ns_s / "hosts").write_text(f"127.0.0.1 localhost\n{ip_r} late\n")  # the name appears
     assert _lines(cluster, 1, 40).get("r") == ["received 5"]
+
+
+# ---- PID 1: the node as a container's first process ------------------------------------------
+
+
+def _as_pid_1(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+    """`argv` as PID 1 of new PID and network namespaces (its own port space), as in a
+    container; returns the `unshare` process and the node's PID as seen from here, once the
+    node handles SIGINT (Python's own handler is in place: the program has started)."""
+    outer = subprocess.Popen(["unshare", "--pid", "--net", "--kill-child", *argv], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    pid = wait_for(lambda: outer.poll() is None and next(iter(psutil.Process(outer.pid).children()), None), 20)
+    assert isinstance(pid, psutil.Process)
+    # After the exec (not unshare's own child any more), once Python has set its SIGINT handler.
+    wait_for(lambda: pid.cmdline()[0] != "unshare" and _caught(pid.pid) & (1 << (signal.SIGINT - 1)), 20)
+    return outer, pid.pid
+
+
+def _caught(pid: int) -> int:
+    """The signals `pid` has a handler for (SigCgt, a bit mask), from /proc."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+
+
+def _exits_within(outer: subprocess.Popen[str], seconds: float) -> bool:
+    try:
+        outer.wait(timeout=seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.mark.timeout(90)
+def test_an_exported_node_as_pid_1_stops_on_sigterm_and_on_its_stop_signal(tmp_path: Path) -> None:
+    """What the README says of PID 1, shown: the kernel drops a signal PID 1 has no handler for,
+    so plain Python as PID 1 ignores Kubernetes' SIGTERM, while a node on the helper module (here
+    the broker's server, with the command and environment of its exported manifest) stops on
+    SIGTERM and on SIGINT, the stop signal the preStop hook sends first. The 20 s bounds are
+    slack for a loaded machine; the node stops in well under a second."""
+    docs, _ = export_documents(str(ROOT / "topologies" / "broker.yaml"), "kubernetes", image="zmqrun:test")
+    (server,) = [p for p in kubernetes_pods(docs, {}, tmp_path) if p.env["ZMQRUN_NODE"] == "server"]
+    env = {**server.env, "PYTHONPATH": str(ROOT)}
+    probe = "import time; time.sleep(60)"
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        outer, pid = _as_pid_1(server.argv, env)
+        try:
+            wait_for(lambda p=pid: _caught(p) & (1 << (signal.SIGTERM - 1)), 20)  # the helper's handler
+            os.kill(pid, sig)
+            assert _exits_within(outer, 20), f"the server as PID 1 ignored {sig.name}"
+        finally:
+            _end(outer)
+    outer, pid = _as_pid_1([sys.executable, "-c", probe], env)
+    try:
+        assert not _caught(pid) & (1 << (signal.SIGTERM - 1))
+        os.kill(pid, signal.SIGTERM)
+        assert not _exits_within(outer, 1.0), "plain Python as PID 1 stopped on SIGTERM: the README is wrong"
+        os.kill(pid, signal.SIGINT)  # Python's own SIGINT handler: PID 1 or not, it stops
+        assert _exits_within(outer, 20)
+    finally:
+        _end(outer)
+
+
+def _end(outer: subprocess.Popen[str]) -> None:
+    if outer.poll() is None:
+        outer.kill()  # --kill-child: the node goes with it
+        outer.wait(timeout=10)
+    if outer.stdout:
+        outer.stdout.close()
+
+
+@pytest.mark.timeout(90)
+def test_each_compose_replica_learns_its_own_number(cluster: Cluster, tmp_path: Path) -> None:
+    """The start of a `deploy.replicas` service's command, as exported, with the node replaced
+    by a line that says which replica the container found it is: each says its own N."""
+    out = tmp_path / "compose.yaml"
+    assert export("compose", str(ROOT / "topologies" / "queue-broker.yaml"), str(out), "zmqrun:test", None) == 0
+    pods = []
+    for pod in compose_pods(out):
+        if pod.name == pod.names[0]:
+            continue  # a service of one container: nothing to learn
+        script = pod.argv[2].splitlines()
+        assert script[-1].startswith("exec ")
+        pods.append(pod._replace(argv=[*pod.argv[:2], "\n".join([*script[:-1], 'echo "$HOSTNAME $ZMQRUN_REPLICA"'])]))
+    grouped = {p.name for p in pods}
+    assert grouped == {"queue-broker-client-1", "queue-broker-client-2", "queue-broker-client-3",
+                       "queue-broker-worker-1", "queue-broker-worker-2"}  # fmt: skip
+    cluster.run(pods)
+    said = [line for lines in _lines(cluster, len(pods), 60).values() for line in lines]
+    expected = {f"{name} {name.rsplit('-', 1)[1]}" for name in grouped}
+    assert expected <= set(said), said

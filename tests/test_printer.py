@@ -5,8 +5,14 @@ from __future__ import annotations
 import io
 import os
 import selectors
+import signal
+import subprocess
+import sys
 from types import SimpleNamespace
 
+from conftest import wait_for
+
+from orchestrator.run import procfs
 from orchestrator.run.pipes import Pipes
 from orchestrator.view.printer import MAX_LINE, PARTIAL_AFTER, LineSplitter, Printer, sanitize
 
@@ -121,7 +127,7 @@ def test_time_spent_relaying_is_not_the_nodes_silence():
 
     pipes = Pipes(selectors.DefaultSelector(), relay, lambda: now[0])
     with os.fdopen(r, "rb", buffering=0) as out:
-        node = SimpleNamespace(spawned=SimpleNamespace(out_fd=r, out=out), splitter=LineSplitter(lambda: now[0]))
+        node = SimpleNamespace(spawned=SimpleNamespace(out_fd=r, out=out, pty=False, trickle=False, pid=0), splitter=LineSplitter(lambda: now[0]))
         os.write(w, b"line 1\nline 2 cut he")
         assert pipes.read(node) is True  # type: ignore[arg-type]
         os.write(w, b"re\nline 3 cut th")  # the node went on writing meanwhile
@@ -132,3 +138,34 @@ def test_time_spent_relaying_is_not_the_nodes_silence():
         pipes.show_partials([node], now[0], lambda _p, text: partials.append(text))  # type: ignore[list-item]
         assert partials == ["line 3 cut th"]
     os.close(w)
+
+
+def test_a_node_still_running_mid_line_is_not_sitting_on_a_prompt():
+    """A block-buffered node's chunk ends mid-line; on a loaded machine the node may then wait
+    longer than PARTIAL_AFTER for a CPU. Running or runnable, it is not sitting on a prompt: the
+    partial waits (no torn line) and is shown once the node really stops."""
+    now = [0.0]
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    shown: list[str] = []
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        pipes = Pipes(selectors.DefaultSelector(), lambda _p, lines: shown.extend(lines), lambda: now[0])
+        with os.fdopen(r, "rb", buffering=0) as out:
+            spawned = SimpleNamespace(out_fd=r, out=out, pty=False, trickle=False, pid=busy.pid)
+            node = SimpleNamespace(spawned=spawned, splitter=LineSplitter(lambda: now[0]))
+            os.write(w, b"line 1\nline 2 cut at the end of a chu")
+            pipes.read(node)  # type: ignore[arg-type]
+            partials: list[str] = []
+            now[0] += PARTIAL_AFTER * 4
+            pipes.show_partials([node], now[0], lambda _p, text: partials.append(text))  # type: ignore[list-item]
+            assert partials == [] and node.splitter.waiting_since == now[0]  # looked at again later
+            busy.send_signal(signal.SIGSTOP)  # stopped: no longer running, as if waiting for input
+            wait_for(lambda: not procfs.running(busy.pid), 10)
+            now[0] += PARTIAL_AFTER
+            pipes.show_partials([node], now[0], lambda _p, text: partials.append(text))  # type: ignore[list-item]
+            assert shown == ["line 1"] and partials == ["line 2 cut at the end of a chu"]
+        os.close(w)
+    finally:
+        busy.kill()
+        busy.wait()

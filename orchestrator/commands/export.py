@@ -55,14 +55,14 @@ def export_documents(file: str, engine: str, image: str | None = None, namespace
     keys = Keyring("/nonexistent")
     workloads, problems = translate(topology, naming, image, keys)
     if engine == "kubernetes":
-        docs, more = kubernetes.render(workloads, topology.name, topology.file, namespace)
-        problems += more
+        docs = kubernetes.render(workloads, topology.name, namespace)
         findings = lint.kubernetes(docs, external(topology))
         if secrets is not None:
             note = ["CURVE keys made by `zmqrun export kubernetes --secrets-out`: secret; do not commit."]
             for doc in curve.secrets(workloads, keys, lambda w: kubernetes.labels(w, topology.name), namespace):
                 secrets[f"secret-{doc['metadata']['name']}.yaml"] = dump([doc], note)
     else:
+        problems += compose.clashes(workloads, topology.file)
         docs = [compose.render(workloads, topology.name)]
         findings = lint.compose(docs[0], external(topology))
         if secrets is not None:

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zmqrun",
         description="Run a ZeroMQ topology described in YAML: zmqrun FILE, or zmqrun COMMAND ...",
     )
-    p.add_argument("--version", action="version", version=f"zmqrun {_version()}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show zmqrun's version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a topology (the default: `zmqrun FILE` is `zmqrun run FILE`)")
     run.add_argument("file")
@@ -104,13 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+class _Version(argparse.Action):
+    """--version looks the version up only when asked: importlib.metadata costs every run's
+    start-up 15-60 ms (it imports the email package) for a line almost no run prints."""
 
-    try:
-        return version("zmqrun")
-    except PackageNotFoundError:
-        return "(not installed)"
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("zmqrun")
+        except PackageNotFoundError:
+            number = "(not installed)"
+        parser._print_message(f"zmqrun {number}\n", sys.stdout)  # where argparse's own puts it
+        parser.exit()
 
 
 def _secrets_flag(p: argparse.ArgumentParser, what: str) -> None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from orchestrator.export import curve
+from orchestrator.errors import Problem
+from orchestrator.export import curve, replica
 from orchestrator.export.command import command
-from orchestrator.export.workloads import Naming, Workload, project_name
+from orchestrator.export.workloads import REPLICA_MARK, Naming, Workload, project_name
 from orchestrator.security.keys import Keyring
 
+REPLICA = ("python", "-m", "orchestrator.export.replica")  # a replica's number, from the image's zmqrun
 NAMING = Naming(service=lambda name: name, replica=lambda name, r: f"{name}-{r}")
 CONDITION = {
     "process_started": "service_started",
@@ -29,10 +31,36 @@ def secrets_dir(project: str) -> str:
     return f"{project}-curve"
 
 
+def grouped(w: Workload) -> bool:
+    """Whether a node's replicas are one service with `deploy.replicas`: they connect only (no
+    peer must reach each one), hold no key of their own, and differ in nothing but
+    ZMQRUN_REPLICA, which each container learns at start (export/replica.py)."""
+    t = w.template
+    mark = str(REPLICA_MARK)
+    varies = any(mark in x for x in (*t.argv, *(v for _, v in t.env), *(t.stdin or ())))
+    return w.replicas > 1 and not w.ports and not w.curve and not varies
+
+
 def service_names(w: Workload) -> list[str]:
-    """Compose gives the replicas of one service neither a number nor a name of their own, so
-    each replica of a node with several is its own service (ZMQRUN_REPLICA, `{replica}`, DNS)."""
-    return [NAMING.replica(w.name, r) for r in range(1, w.replicas + 1)] if w.replicas > 1 else [w.name]
+    """Compose gives the replicas of one service no name of their own, so each replica of a node
+    that binds (peers reach each one, by DNS) or has its own keys or command is its own service."""
+    if w.replicas == 1 or grouped(w):
+        return [w.name]
+    return [NAMING.replica(w.name, r) for r in range(1, w.replicas + 1)]
+
+
+def clashes(workloads: tuple[Workload, ...], file: str) -> list[Problem]:
+    """A service per replica is named `NODE-R`: a node of that very name would be overwritten."""
+    owner = {w.name: w for w in workloads}
+    problems = []
+    for w in workloads:
+        for r, name in enumerate(service_names(w), start=1):
+            other = owner.get(name)
+            if name != w.name and other is not None:
+                problems.append(Problem(file, other.node.line, f"nodes.{other.node.name}",
+                                        f"Compose names replica {r} of node {w.node.name!r} {name!r}, the name of "
+                                        "this node; rename one of them"))  # fmt: skip
+    return problems
 
 
 def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
@@ -41,13 +69,22 @@ def render(workloads: tuple[Workload, ...], topology: str) -> dict[str, Any]:
     services: dict[str, Any] = {}
     files: dict[str, Any] = {}
     for w in workloads:
-        for name, launch in zip(service_names(w), w.launches):
+        project = project_name(topology)
+        for name, launch in zip(service_names(w), (w.template,) if grouped(w) else w.launches):
             s: dict[str, Any] = {"image": w.image, "init": True}  # an init as PID 1 forwards the stop signal
-            prelude = curve.prelude(f"{SECRETS}/{KEY_TARGET}", f"{SECRETS}/{ENV_TARGET}") if w.curve else ()
+            prelude: tuple[str, ...] = ()
+            if w.curve:
+                prelude = tuple(curve.prelude(f"{SECRETS}/{KEY_TARGET}", f"{SECRETS}/{ENV_TARGET}"))
+            if grouped(w):
+                s["deploy"] = {"replicas": w.replicas}
+                prelude = (f"ZMQRUN_REPLICA=$({' '.join(REPLICA)} {project} {name} {w.replicas}) || exit 1",
+                           "export ZMQRUN_REPLICA")  # fmt: skip
             s["command"] = [_escape(a) for a in command(launch, indexed=False, prelude=prelude)]
             if w.node.cwd:
                 s["working_dir"] = w.node.cwd
             s["environment"] = {k: _escape(v) for k, v in (curve.keyless(launch.env) if w.curve else launch.env)}
+            if grouped(w):
+                s["environment"][replica.SLOT_VAR] = "{{.Task.Slot}}"  # Swarm's replica number; see replica.py
             if w.curve:
                 # No mode/uid/gid: plain `docker compose` bind-mounts the file and ignores them
                 # (Swarm copies it 0444); the command copies the key to a private file either way.

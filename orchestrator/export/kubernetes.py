@@ -7,11 +7,11 @@ import math
 import signal
 from typing import Any
 
-from orchestrator.errors import Problem
 from orchestrator.export import curve
 from orchestrator.export.command import INDEX_VAR, command
 from orchestrator.export.workloads import Naming, Workload, project_name
 
+WAITER = ["python", "-m", "orchestrator.export.jobwait"]  # the waiting step, from the node's own image
 NAMING = Naming(service=lambda name: name, replica=lambda name, r: f"{name}-{r - 1}.{name}")
 # Where each controller publishes a pod's 0-based index (StatefulSet: 1.28+, Indexed Job: 1.21+).
 INDEX_FIELD = {
@@ -30,15 +30,9 @@ def kind_of(workload: Workload) -> str:
     return "StatefulSet" if workload.replicas > 1 else "Deployment"
 
 
-def render(workloads: tuple[Workload, ...], topology: str, file: str, namespace: str | None = None
-           ) -> tuple[list[dict[str, Any]], list[Problem]]:  # fmt: skip
-    """The objects, in topology order (Service, NetworkPolicy, then the workload per node)."""
-    problems = [
-        Problem(file, w.node.line, f"nodes.{w.node.name}.depends_on",
-                f"waits for {dep} to complete; Kubernetes starts every workload at once (run {dep} first, "
-                "or export to compose, which keeps this order)")
-        for w in workloads for dep, cond in w.after if cond == "process_completed_successfully"
-    ]  # fmt: skip
+def render(workloads: tuple[Workload, ...], topology: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    """The objects, in topology order (Service, NetworkPolicy, the waiting step's RBAC, then the
+    workload per node)."""
     meta = {"namespace": namespace} if namespace else {}
     docs: list[dict[str, Any]] = []
     for w in workloads:
@@ -46,8 +40,29 @@ def render(workloads: tuple[Workload, ...], topology: str, file: str, namespace:
         if w.ports:
             docs.append(_service(w, tags, meta))
             docs.append(_policy(w, tags, meta))
+        if completed(w):
+            docs.extend(_access(w, tags, meta))
         docs.append(_workload(w, tags, meta))
-    return docs, problems
+    return docs
+
+
+def completed(w: Workload) -> list[str]:
+    """The Jobs `w` starts after, once each has completed (`process_completed_successfully`)."""
+    return [dep for dep, cond in w.after if cond == "process_completed_successfully"]
+
+
+def _access(w: Workload, tags: dict[str, str], meta: dict[str, str]) -> list[dict[str, Any]]:
+    """What the waiting step may ask the API: `get` on exactly the Jobs it waits for, no more."""
+    head = {"name": w.name, **meta, "labels": dict(tags)}
+    rbac = "rbac.authorization.k8s.io"
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(head)},
+        {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": dict(head),
+         "rules": [{"apiGroups": ["batch"], "resources": ["jobs"], "resourceNames": completed(w), "verbs": ["get"]}]},
+        {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": dict(head),
+         "roleRef": {"apiGroup": rbac, "kind": "Role", "name": w.name},
+         "subjects": [{"kind": "ServiceAccount", "name": w.name}]},
+    ]  # fmt: skip
 
 
 def _service(w: Workload, tags: dict[str, str], meta: dict[str, str]) -> dict[str, Any]:
@@ -86,6 +101,10 @@ def _workload(w: Workload, tags: dict[str, str], meta: dict[str, str]) -> dict[s
     if kind == "Job" and w.each:
         pod["subdomain"] = w.name  # with the headless Service: `name-0.name`, as for a StatefulSet
     pod["restartPolicy"] = _restart_policy(w)
+    if completed(w):
+        pod["serviceAccountName"] = w.name
+        # Kubernetes starts every workload at once; this order a readiness probe cannot give.
+        pod["initContainers"] = [{"name": "wait", "image": w.image, "command": [*WAITER, *completed(w)]}]
     pod["enableServiceLinks"] = False  # the ZMQRUN_* contract is the node's whole environment
     pod["terminationGracePeriodSeconds"] = 0 if w.node.stop_signal == signal.SIGKILL else math.ceil(w.node.grace)
     pod["containers"] = [_container(w, kind if indexed else None)]

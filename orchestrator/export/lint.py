@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from orchestrator.export.kubernetes import WAITER
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 PORT_NAME = re.compile(r"^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")
@@ -19,6 +21,13 @@ WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 def _port_ok(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _twice(where: str, names: list[str]) -> list[str]:
+    """Port names given to more than one port: the API server refuses them."""
+    return [
+        f"{where}: port name {n!r} is given to more than one port" for n in sorted(set(names)) if names.count(n) > 1
+    ]
 
 
 def _connects(env: Iterable[tuple[str, str]]) -> list[str]:
@@ -43,8 +52,51 @@ def _reach(endpoint: str, names: dict[str, set[int]], external: set[str], where:
     return []
 
 
-def kubernetes(docs: list[dict[str, Any]], external: Iterable[str] = ()) -> list[str]:
+def _waits(docs: list[dict[str, Any]]) -> list[str]:
+    """Each waiting step (export/jobwait.py) names Jobs in the output, and the pod's service
+    account is bound to a Role that may `get` each of them (else it waits for ever)."""
     found: list[str] = []
+    jobs = {d["metadata"]["name"] for d in docs if d.get("kind") == "Job"}
+    accounts = {d["metadata"]["name"] for d in docs if d.get("kind") == "ServiceAccount"}
+    roles = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Role"}
+    allowed: dict[str, set[str]] = {}  # service account -> Jobs it may get
+    for b in (d for d in docs if d.get("kind") == "RoleBinding"):
+        where = f"RoleBinding/{b['metadata']['name']}"
+        role = roles.get(b.get("roleRef", {}).get("name", ""))
+        if role is None:
+            found.append(f"{where}: roleRef names no Role in the output")
+            continue
+        for subject in b.get("subjects", []):
+            if subject.get("kind") == "ServiceAccount" and subject.get("name") not in accounts:
+                found.append(f"{where}: subject {subject.get('name')!r} is no ServiceAccount in the output")
+            for rule in role.get("rules", []):
+                if (
+                    "batch" in rule.get("apiGroups", [])
+                    and "jobs" in rule.get("resources", [])
+                    and ("get" in rule.get("verbs", []))
+                ):
+                    allowed.setdefault(subject.get("name", ""), set()).update(rule.get("resourceNames", []))
+    for doc in docs:
+        if doc.get("kind") not in WORKLOADS:
+            continue
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        pod = doc["spec"]["template"]["spec"]
+        account = pod.get("serviceAccountName")
+        if account is not None and account not in accounts:
+            found.append(f"{where}: serviceAccountName {account!r} is no ServiceAccount in the output")
+        for c in pod.get("initContainers", []):
+            if c.get("command", [])[: len(WAITER)] != WAITER:
+                continue
+            for job in c["command"][len(WAITER) :]:
+                if job not in jobs:
+                    found.append(f"{where}: waits for job {job!r}, which is no Job in the output")
+                elif job not in allowed.get(account or "default", set()):
+                    found.append(f"{where}: waits for job {job!r}, which its service account may not get")
+    return found
+
+
+def kubernetes(docs: list[dict[str, Any]], external: Iterable[str] = ()) -> list[str]:
+    found: list[str] = _waits(docs)
     templates: list[tuple[str, dict[str, str], list[dict[str, Any]]]] = []  # (kind/name, labels, containers)
     names: dict[str, set[int]] = {}
     seen: set[tuple[str, str]] = set()
@@ -66,6 +118,7 @@ def kubernetes(docs: list[dict[str, Any]], external: Iterable[str] = ()) -> list
             pod = spec["template"]["spec"]
             templates.append((where, labels, pod["containers"]))
             for c in pod["containers"]:
+                found += _twice(where, [p["name"] for p in c.get("ports", []) if "name" in p])
                 for p in c.get("ports", []):
                     if not _port_ok(p.get("containerPort")):
                         found.append(f"{where}: containerPort {p.get('containerPort')!r} is not a port (1-65535)")
@@ -90,6 +143,7 @@ def kubernetes(docs: list[dict[str, Any]], external: Iterable[str] = ()) -> list
         if not chosen:
             found.append(f"{where}: selector {selector} matches no pod template in the output")
         served = {p.get("containerPort") for t in chosen for c in t[2] for p in c.get("ports", [])}
+        found += _twice(where, [p["name"] for p in spec.get("ports", []) if "name" in p])
         for p in spec.get("ports", []):
             if not _port_ok(p.get("port")) or not _port_ok(p.get("targetPort", p.get("port"))):
                 found.append(f"{where}: port {p.get('port')!r} -> {p.get('targetPort')!r} is not a port (1-65535)")

@@ -4,7 +4,9 @@ every node that cannot leave this machine reported. Pure: no files, no engine sy
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -19,7 +21,8 @@ from orchestrator.topology.validate import peers
 # The planner renders one replica at a time; a pod template is shared by every replica, whose
 # number is known only when the pod starts. Rendering with this number marks where it goes.
 REPLICA_MARK = 7_913_571_031
-LOOPBACK = re.compile(r"^tcp://(127\.[0-9.]+|localhost|\[::1\]|\*|0\.0\.0\.0):", re.IGNORECASE)
+# Names every resolver answers with a loopback address (RFC 6761, and Debian's /etc/hosts).
+LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -75,6 +78,46 @@ def port_name(socket: str, number: int) -> str:
     name = re.sub(r"-+", "-", socket.lower().replace("_", "-")).strip("-")
     ok = len(name) <= 15 and re.search(r"[a-z]", name) and re.fullmatch(r"[a-z0-9-]+", name)
     return name if ok else f"zmq-{number}"
+
+
+def named_ports(ports: dict[str, int]) -> tuple[Port, ...]:
+    """A node's bound ports, each with a name of its own: sockets whose names fold to the same
+    port name (`out_a`, `out__a`) would give a Service two ports of one name, which the API
+    server refuses (and schema validators pass); a later one is named after its number."""
+    taken: set[str] = set()
+    out = []
+    for socket_name, number in ports.items():
+        name = port_name(socket_name, number)
+        k = 1
+        while name in taken:
+            k += 1
+            name = f"zmq-{number}" if k == 2 else f"zmq-{number}-{k}"
+        taken.add(name)
+        out.append(Port(socket_name, name, number))
+    return tuple(out)
+
+
+def on_this_machine(endpoint: str) -> bool:
+    """Whether a literal endpoint reaches only the machine it runs on: ipc://, or tcp:// to a
+    loopback or unspecified address in any spelling libzmq accepts (`127.1`, `0`, `[::1]`,
+    `[::ffff:127.0.0.1]`, `localhost.`, `a.localhost`), the destination after a `source;` part."""
+    if endpoint.startswith("ipc://"):
+        return True
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint[len("tcp://") :].rsplit(";", 1)[-1].rsplit(":", 1)[0].strip("[]").lower().rstrip(".")
+    if host == "*" or host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the shorthand forms inet_aton takes, as getaddrinfo does: 127.1, 2130706433, 0
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False  # a name: it is the engine's DNS that answers for it
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def one_shot_nodes(topology: Topology) -> set[str]:
@@ -151,7 +194,7 @@ def translate(
             server_keys: tuple[str, ...] = ()
             for target in sock.connect:
                 if "://" in target:
-                    if target.startswith("ipc://") or LOOPBACK.match(target):
+                    if on_this_machine(target):
                         bad(sock.line, f"{spath}.connect", f"{target} is on this machine; another host cannot reach it")
                     eps += (target,)
                     continue
@@ -186,7 +229,7 @@ def translate(
             bad(node.line, f"{path}.run", f"the command holds {REPLICA_MARK}, which export uses as a marker")
         workloads.append(Workload(
             node, dns_name(node.name), chosen or "", node.name in one_shot,
-            tuple(Port(s, port_name(s, p), p) for s, p in ports[node.name].items()),
+            named_ports(ports[node.name]),
             each[node.name], launches, template,
             tuple((dns_name(d), c) for d, c in after.get(node.name, ())), curve,
         ))  # fmt: skip

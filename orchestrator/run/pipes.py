@@ -9,10 +9,20 @@ import selectors
 import time
 from collections.abc import Callable
 
+from orchestrator.run import procfs
 from orchestrator.run.state import Proc
 from orchestrator.view.printer import PARTIAL_AFTER, LineSplitter
 
 READ_CHUNK = 1 << 16
+# A node that writes line by line (flushing, or unbuffered) through a pipe wakes zmqrun for each
+# line, and is woken in turn: that ping-pong cost such a node more CPU than its own writes
+# (BENCHMARKS.md, section 3). Once a pipe gives a read smaller than SMALL_READ, zmqrun waits LINGER
+# after each batch of events in which it read that pipe, so the lines gather in the pipe (64 KiB)
+# and come in one read; it stops waiting when a read fills READ_CHUNK (it is behind). A line is
+# shown at most LINGER later. Never after output from a pseudo-terminal: its kernel buffer (4 KiB)
+# would fill while zmqrun waits and block the node.
+LINGER = 0.001
+SMALL_READ = 1 << 12
 
 
 class Pipes:
@@ -21,6 +31,7 @@ class Pipes:
         self.sel = sel
         self.on_lines = on_lines
         self.clock = clock  # when a partial line (a prompt) started to wait
+        self.linger = self.from_pty = False  # what the reads since the last settle() found
 
     def attach(self, p: Proc) -> None:
         """Register a freshly spawned incarnation's pipes."""
@@ -51,8 +62,22 @@ class Pipes:
                 self._emit(p, p.splitter.flush())
                 self._close_out(p)
                 return True
+            if p.spawned.pty:
+                self.from_pty = True
+            else:
+                if len(data) < SMALL_READ:
+                    p.spawned.trickle = True
+                elif len(data) == READ_CHUNK:
+                    p.spawned.trickle = False
+                self.linger = self.linger or p.spawned.trickle
             self._emit(p, p.splitter.feed(data))
         return True
+
+    def settle(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Called once after each batch of events: linger if it read a pipe that trickles."""
+        if self.linger and not self.from_pty:
+            sleep(LINGER)
+        self.linger = self.from_pty = False
 
     def release(self, p: Proc) -> None:
         """Drain and close every pipe of this incarnation (it has exited, or is being replaced)."""
@@ -96,14 +121,21 @@ class Pipes:
             self._close_stdin(p)  # EOF for the node
 
     def show_partials(self, procs: list[Proc], now: float, show: Callable[[Proc, str], None]) -> None:
-        """A line without its newline (a prompt) is shown once it has sat PARTIAL_AFTER; first the
-        pipe is drained, since a line cut in two by chunking is no prompt. Only the node's silence
-        counts: if the drain found more bytes, the node is still writing, however long relaying
-        them took (zmqrun blocked on a slow reader of its own output must not tear lines)."""
+        """A line without its newline (a prompt) is shown once the node has sat PARTIAL_AFTER
+        without finishing it. Only the node's silence counts, not a pause in what zmqrun sees:
+        first the pipe is drained (if that finds more, the node is still writing, however long
+        relaying took while zmqrun was blocked on a slow reader of its own output); and a node
+        that is running, or only waiting for a CPU on a loaded machine, is still in the middle of
+        its line (a block-buffered node cut off mid-line at the end of a chunk). Shown too early,
+        a line would be torn in two."""
         for p in procs:
             since = p.splitter.waiting_since
-            quiet = since is not None and now - since >= PARTIAL_AFTER and not self.read(p)
-            if quiet and (text := p.splitter.partial()):
+            if since is None or now - since < PARTIAL_AFTER or self.read(p):
+                continue
+            assert p.spawned is not None
+            if procfs.running(p.spawned.pid):
+                p.splitter.waiting_since = now  # look again after another PARTIAL_AFTER
+            elif text := p.splitter.partial():
                 show(p, text)
 
     def close_ready(self, p: Proc) -> None:

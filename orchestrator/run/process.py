@@ -33,10 +33,11 @@ class Spawned:
     """A started node: its Popen and the ends zmqrun reads and writes (its output: a pty master
     or a pipe's read end, as a file object that closes its fd exactly once)."""
 
-    __slots__ = ("note", "out", "out_fd", "own_group", "popen", "ready_fd", "stdin_fd")
+    __slots__ = ("note", "out", "out_fd", "own_group", "popen", "pty", "ready_fd", "stdin_fd", "trickle")
 
     def __init__(self, popen: subprocess.Popen[bytes], out: BinaryIO, stdin_fd: int | None = None,
-                 ready_fd: int | None = None, own_group: bool = True, note: str | None = None):  # fmt: skip
+                 ready_fd: int | None = None, own_group: bool = True, note: str | None = None,
+                 pty: bool = False):  # fmt: skip
         self.popen = popen
         self.out = out
         self.out_fd = out.fileno()
@@ -44,6 +45,8 @@ class Spawned:
         self.ready_fd = ready_fd
         self.own_group = own_group
         self.note = note  # why the node did not get the output channel it asked for
+        self.pty = pty  # its output is a pseudo-terminal (small kernel buffer), not a pipe
+        self.trickle = False  # its pipe gives small reads: see pipes.LINGER
 
     @property
     def pid(self) -> int:
@@ -128,7 +131,8 @@ def spawn(instance: Instance, stdin: str | tuple[str, ...] | None, ready_pipe: b
         stdin_fd = popen.stdin.fileno()
         os.set_blocking(stdin_fd, False)
     out = open(out_r, "rb", buffering=0)  # noqa: SIM115 - closed by Pipes when the output ends
-    return Spawned(popen, out, stdin_fd, ready_r, own_group=stdin != "inherit", note=note)
+    pty = instance.node.buffering == "line" and note is None
+    return Spawned(popen, out, stdin_fd, ready_r, own_group=stdin != "inherit", note=note, pty=pty)
 
 
 FDS_PER_NODE = 3  # zmqrun's end of its output, and at most a ready pipe and a stdin pipe

@@ -15,6 +15,12 @@ def stat_fields(pid: int) -> list[bytes]:
         return []
 
 
+def running(pid: int) -> bool:
+    """Whether the process is running or waiting only for a CPU (state R), not asleep."""
+    fields = stat_fields(pid)
+    return bool(fields) and fields[0] == b"R"
+
+
 def parent(pid: int) -> int:
     """The parent's pid; 0 when unknown."""
     fields = stat_fields(pid)

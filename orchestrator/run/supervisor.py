@@ -112,6 +112,7 @@ class Supervisor:
                             self.control.handle(proc, mask)
                         elif kind == "watch":
                             self.watch.handle(self)
+                    self.pipes.settle()
                     self._tick()
                 return self._finish()
             except BaseException:
