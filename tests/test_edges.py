@@ -52,6 +52,7 @@ PUBSUB = (Edge("a.1", "in", "SUB", "tcp://127.0.0.1:5000", "pub.1", "out", "PUB"
           Edge("b.1", "in", "SUB", "tcp://127.0.0.1:5000", "pub.1", "out", "PUB"))  # fmt: skip
 PUSHPULL = (Edge("w.1", "in", "PULL", "tcp://127.0.0.1:5001", "v.1", "out", "PUSH"),
             Edge("w.2", "in", "PULL", "tcp://127.0.0.1:5001", "v.1", "out", "PUSH"))  # fmt: skip
+XPUBSUB = tuple(e._replace(binder_type="XPUB") for e in PUBSUB)  # the same rules hold for an XPUB
 UP = {"a.1": 0.0, "b.1": 0.0, "pub.1": 0.0, "w.1": 0.0, "w.2": 0.0, "v.1": 0.0}
 
 
@@ -72,6 +73,8 @@ CASES = [
     ("quiet publisher alone", PUBSUB, (DOWN, DOWN), 4.0, UP, {"pub.1": 0.3}, []),
     ("busy publisher alone", PUBSUB, (DOWN, DOWN), 9.0, UP, {"pub.1": 0.3}, ["not-connected"] * 2 + ["no-subscriber"]),
     ("idle publisher alone", PUBSUB, (DOWN, DOWN), 9.0, UP, {"pub.1": 0.001}, ["not-connected"] * 2),
+    ("busy XPUB alone", XPUBSUB, (DOWN, DOWN), 9.0, UP, {"pub.1": 0.3}, ["not-connected"] * 2 + ["no-subscriber"]),
+    ("one starves of an XPUB", XPUBSUB, (conn(0, 9000, 500.0, 9.0, 1.0), conn(0, 90)), 9.0, UP, {}, ["prefix-matches-nothing"]),
     ("one starves", PUBSUB, (conn(0, 9000, 500.0, 9.0, 1.0), conn(0, 90)), 9.0, UP, {}, ["prefix-matches-nothing"]),
     ("one starves, briefly", PUBSUB, (conn(0, 9000, 500.0, 9.0, 1.0), conn(6.0, 90, 0, 6.0)), 9.0, UP, {}, []),
     ("nobody fed", PUBSUB, (conn(0, 90), conn(0, 90)), 9.0, UP, {}, []),
@@ -199,6 +202,71 @@ def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport)
             p.wait()
 
 
+def test_kernel_follows_an_edge_that_reconnects_from_a_new_process(tmp_path):
+    """The connecter restarts (a new process, a new socket, the same edge): once the walk has found
+    the new connection, the exact lookups of later samples must follow it, not the old socket."""
+    from orchestrator.run.ports import PortAllocator as Ports
+
+    endpoint = f"tcp://127.0.0.1:{Ports(20000, 29999).take()}"
+    edge = Edge("pull.1", "in", "PULL", endpoint, "push.1", "out", "PUSH")
+    procs = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        p = subprocess.Popen([sys.executable, "-c", PROGRAM, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        assert p.stdout is not None and p.stdout.readline() == "up\n"
+        return p
+
+    try:
+        pusher = start("PUSH", endpoint, "bind")
+        first = start("PULL", endpoint, "connect")
+        view = KernelView((edge,))
+        old = wait_for(lambda: (o := view.sample({"push.1": pusher.pid, "pull.1": first.pid}, 0.0, True)[0]).connected and o, 10)
+        first.kill()
+        first.wait()
+        second = start("PULL", endpoint, "connect")
+        pids = {"push.1": pusher.pid, "pull.1": second.pid}
+        view.sample(pids, 100.0)  # the processes changed at 100
+        new = wait_for(lambda: (o := view.sample(pids, 200.0, True)[0]).connected and o, 10)  # found by a walk
+        assert new.conn != old.conn
+        # 201: long after the change, before the next walk is due: only the lookups can see it.
+        assert [view.sample(pids, 201.0 + i / 10)[0].conn for i in range(3)] == [new.conn] * 3
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        view.close()
+
+
+def test_a_quiet_settled_run_skips_the_work_but_not_a_change(tmp_path):
+    """Samples that find every edge as it was, up and quiet, leave the states alone and find
+    nothing (the cheap path of a quiet run); the first one that differs is folded in and diagnosed."""
+    from orchestrator.edges.diagnose import NOT_CONNECTED_AFTER
+    from orchestrator.edges.watch import EdgeWatch
+    from orchestrator.run.state import Proc
+
+    plan = make_plan(load(tmp_path, TOPOLOGY), "zr-x", PortAllocator(20000, 29999), str(tmp_path))
+    procs = [Proc(i) for i in plan.instances]
+    for n, p in enumerate(procs):
+        p.spawned, p.state, p.started = type("Spawned", (), {"pid": 1000 + n})(), "ready", 0.0  # type: ignore[assignment]
+    up = [Observation(True, 10 + i, 100, 100) for i in range(len(declared_edges(plan)))]
+    script = [up] * 5 + [[Observation(False)] + up[1:]] * 7
+    found = []
+    watch = EdgeWatch(plan, found.append, 1.0, kernel=lambda *_: list(script.pop(0)))
+    assert watch.edges[0].binder == "pub.1"
+    for t in range(1, 6):
+        assert watch.tick(procs, float(t))
+    states = watch.states
+    assert watch.settled and all(st is not None and st.connected for st in states) and not found
+    assert watch.last == 5.0
+    for t in range(6, 13):
+        watch.tick(procs, float(t))
+        assert not watch.settled
+        assert watch.states[0] is not None and not watch.states[0].connected and watch.states[0].since == 6.0
+        assert watch.states[1:] == states[1:]
+        assert [f.kind for f in found] == (["not-connected"] if t - 6 >= NOT_CONNECTED_AFTER else [])
+
+
 # ---- the edges section of --status ---------------------------------------------------------------
 
 
@@ -237,4 +305,23 @@ def test_a_kernel_without_sock_diag_turns_the_watch_off_once(tmp_path):
     watch = EdgeWatch(plan, found.append, 1.0, kernel=refuse)
     procs = [Proc(i) for i in plan.instances]
     assert not watch.tick(procs, 10.0) and not watch.tick(procs, 20.0)
+    watch.spawned(25.0)  # a node (re)started: still not asked again
+    assert not watch.tick(procs, 30.0)
     assert [f.kind for f in found] == ["unavailable"] and "sock_diag" in found[0].message
+
+
+def test_a_sample_follows_soon_after_a_node_starts(tmp_path):
+    """At the interval, and SETTLE after a node (re)started, however long the interval."""
+    from orchestrator.edges.watch import SETTLE, EdgeWatch
+    from orchestrator.run.state import Proc
+
+    plan = make_plan(load(tmp_path, TOPOLOGY), "zr-x", PortAllocator(20000, 29999), str(tmp_path))
+    n = len(declared_edges(plan))
+    watch = EdgeWatch(plan, lambda _: None, 60.0, kernel=lambda *_: [Observation(False)] * n)
+    procs = [Proc(i) for i in plan.instances]
+    assert watch.tick(procs, 0.0) and watch.due() == 60.0
+    watch.spawned(5.0)
+    watch.spawned(7.0)
+    assert watch.due() == 5.0 + SETTLE
+    assert not watch.tick(procs, 5.0 + SETTLE / 2) and watch.tick(procs, 5.0 + SETTLE)
+    assert watch.due() == 5.0 + SETTLE + 60.0  # the first start's sample saw the second's too

@@ -160,3 +160,33 @@ def test_ready_connected_waits_for_the_connection(zmqrun):
     opened = next(i for i, line in enumerate(lines) if line.startswith("late.1 ") and "| sockets open" in line)
     ready = next(i for i, line in enumerate(lines) if "late.1 is ready" in line)
     assert opened < ready < next(i for i, line in enumerate(lines) if "started after.1" in line)
+
+
+def test_a_diagnosis_is_a_zmqrun_line_in_text_output_once(zmqrun):
+    """Without --json the diagnosis is one of zmqrun's own lines, marked `diagnosis:`, and is
+    not repeated by the samples after it."""
+    port = zmqrun_port()
+    path = zmqrun.write(f"""
+        nodes:
+          lonely:
+            run: {NODE}, idle]
+            sockets:
+              in: {{type: SUB, connect: "tcp://127.0.0.1:{port}"}}
+        """)  # fmt: skip
+    proc = zmqrun.start("--edge-interval", "0.3s", str(path))
+    lines = collect(proc)
+    wanted = f"diagnosis: edge not connected: lonely.1 (in, SUB) never connected to its peer at tcp://127.0.0.1:{port}"
+    wait_for(lambda: any(wanted in line for line in lines), 30, interval=0.1)
+    settle = time.monotonic() + 2.0  # six more samples, so a repeat would show
+    wait_for(lambda: time.monotonic() > settle, 10, interval=0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    [line] = [line for line in lines if "diagnosis" in line]
+    assert line.startswith("zmqrun ") and wanted in line, line
+
+
+def zmqrun_port() -> int:
+    """A loopback port nobody listens on (taken from the range the tests use, then let go)."""
+    from orchestrator.run.ports import PortAllocator
+
+    return PortAllocator(20000, 29999).take()

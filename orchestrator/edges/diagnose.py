@@ -5,7 +5,7 @@ reports each finding once, by its key."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from orchestrator.edges.declared import Edge
@@ -37,17 +37,22 @@ class Snapshot(NamedTuple):
 
 
 def diagnose(s: Snapshot) -> list[Finding]:
-    if all(_settled(st, s) for st in s.states):
+    if all_settled(s.states, s.now, s.interval):
         return []  # every edge up and no byte moving: the common case, which has nothing to find
     return [*_not_connected(s), *_no_subscriber(s), *_prefix(s), *_slow_joiner(s)]
 
 
-def _settled(st: EdgeState | None, s: Snapshot) -> bool:
-    """Connected, quiet, and past any PUSH's start window: no rule can fire on this edge."""
+def all_settled(states: Sequence[EdgeState | None], now: float, interval: float) -> bool:
+    """Every edge connected, quiet, and past any PUSH's start window: no rule can fire, and none
+    will as time passes until some edge's state changes."""
+    return all(_settled(st, now, interval) for st in states)
+
+
+def _settled(st: EdgeState | None, now: float, interval: float) -> bool:
     if st is None or not st.connected or st.rate_to_connecter or st.rate_to_binder:
         return False
     firsts = [t for t in (st.data_to_connecter, st.data_to_binder) if t is not None]
-    return not firsts or s.now - min(firsts) > START_WINDOW + max(START_WINDOW, 2 * s.interval)
+    return not firsts or now - min(firsts) > START_WINDOW + max(START_WINDOW, 2 * interval)
 
 
 def _end(edge: Edge, types: tuple[str, ...]) -> tuple[str, str, str, str] | None:

@@ -56,10 +56,15 @@ class KernelView:
         self.tcp: dict[int, sockdiag.TcpSocket] = {}  # edge index -> the connecter's socket
         self.unix: dict[int, tuple[sockdiag.UnixSocket, int]] = {}  # edge index -> (accepted socket, connecter's inode)
         self.pids: dict[str, int] = {}
-        self.asked: dict[int, sockdiag.TcpSocket] = {}
+        self.lookups = sockdiag.Lookups()
+        self.asked: list[int] = []  # the edges the request asks about: tcp ones first
         self.request: tuple[bytes, int] = (b"", 0)
+        self.dirty = False  # self.tcp or self.unix changed since the request was built
         self.changed = 0.0  # when the set of processes last changed
         self.next_walk = 0.0
+
+    def close(self) -> None:
+        self.lookups.close()
 
     def _rescan(self, pids: dict[str, int]) -> None:
         """Learn whose sockets these processes hold (reading /proc costs: only the few asked)."""
@@ -71,20 +76,30 @@ class KernelView:
         if pids != self.pids:
             self.pids, self.changed = dict(pids), now
         observed: list[Observation | None] = [None] * len(self.edges)
-        if self.tcp.keys() != self.asked.keys():  # the request datagram is built once per set of connections
-            self.asked, self.request = dict(self.tcp), sockdiag.lookup_request(list(self.tcp.values()))
-        for i, counters in zip(list(self.tcp), sockdiag.lookup(self.request), strict=True):
-            if counters is None or self.owner.get(self.tcp[i].inode) not in pids:
-                del self.tcp[i]
+        tcp, unix = self.tcp, self.unix
+        if self.dirty:  # the request datagram is built once per set of connections
+            self.asked, self.dirty = [*tcp, *unix], False
+            self.request = sockdiag.lookup_request(list(tcp.values()), [s for s, _ in unix.values()])
+        owner = self.owner
+        for i, answer in zip(self.asked, self.lookups.ask(self.request, len(tcp)), strict=True):
+            if i in tcp:
+                t = tcp[i]
+                if answer is None or owner.get(t.inode) not in pids:
+                    del tcp[i]
+                    self.dirty = True
+                else:
+                    observed[i] = Observation(True, t.inode, answer[1], answer[0])  # type: ignore[index]
             else:
-                observed[i] = Observation(True, self.tcp[i].inode, counters[1], counters[0])
-        for i, up in zip(list(self.unix), sockdiag.lookup_unix([s for s, _ in self.unix.values()]), strict=True):
-            if not up or self.owner.get(self.unix[i][1]) not in pids:
-                del self.unix[i]
-            else:
-                observed[i] = Observation(True, self.unix[i][1])
+                inode = unix[i][1]
+                if not answer or owner.get(inode) not in pids:
+                    del unix[i]
+                    self.dirty = True
+                else:
+                    observed[i] = Observation(True, inode)
+        if len(tcp) + len(unix) == len(observed):  # every edge up: the common case
+            return observed  # type: ignore[return-value]
         down = [i for i, ob in enumerate(observed) if ob is None]
-        if down and (eager or now >= self.next_walk or now - self.changed < self.SETTLE):
+        if eager or now >= self.next_walk or now - self.changed < self.SETTLE:
             self.next_walk = now + self.REWALK
             self._walk(down, pids, observed)
         return [ob or Observation(False) for ob in observed]
@@ -108,8 +123,8 @@ class KernelView:
         for i in down:
             e = self.edges[i]
             if e.port is not None and (t := by_conn.get((e.connecter, e.port))) is not None:
-                self.tcp[i] = t
+                self.tcp[i], self.dirty = t, True
                 observed[i] = Observation(True, t.inode, t.bytes_received, t.bytes_acked)
             elif e.path and (u := by_peer.get((e.connecter, e.path))) is not None:
-                self.unix[i] = (u, u.peer)
+                self.unix[i], self.dirty = (u, u.peer), True
                 observed[i] = Observation(True, u.peer)

@@ -87,6 +87,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             for warning in warnings(topology):
                 printer.note(warning, "bold yellow")
             printer.note(security_summary(plan))
+        edges = None
         try:
             from orchestrator.edges.watch import watch_for
             from orchestrator.run.state import Options
@@ -96,6 +97,8 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             outcome = Supervisor(plan, printer, options, observer, view=printer.view, watch=watch, edges=edges, info=info).run()
             print_outcome(outcome, printer)
         finally:
+            if edges is not None:
+                edges.close()
             printer.close()
         return outcome, observer
     finally:

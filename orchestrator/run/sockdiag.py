@@ -136,58 +136,84 @@ def _datagram(requests: list[bytes]) -> tuple[bytes, int]:
     return b"".join(_HEADER.pack(16 + len(r), SOCK_DIAG_BY_FAMILY, 0x1, seq, 0) + r for seq, r in enumerate(requests)), len(requests)
 
 
-def _lookup(datagram: tuple[bytes, int], least: int) -> Iterator[memoryview | None]:
-    """Sends a _datagram(); yields each reply (the message without its header) in order, None
-    where the socket is gone."""
-    data, count = datagram
-    if not count:
-        return
-    nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
-    buf = bytearray(1 << 13)
-    view = memoryview(buf)
-    header = _HEADER
-    with nl:
-        nl.send(data)
-        for _ in range(count):  # each reply, answer or error, is a datagram of its own
-            n = nl.recv_into(buf)
-            length, kind = header.unpack_from(buf)[:2]
-            yield None if kind == NLMSG_ERROR or n < 16 + least else view[16:min(n, length)]
-
-
 _COUNTERS = struct.Struct("=QQ")
 _RTA = struct.Struct("=HH")
 
 
-def lookup_request(sockets: list[TcpSocket]) -> tuple[bytes, int]:
-    """What lookup() sends for these sockets: made once, asked many times."""
-    return _datagram([_tcp_request(s.family, 1 << ESTABLISHED, True, s.key) for s in sockets])
+def lookup_request(tcp: list[TcpSocket], unix: list[UnixSocket]) -> tuple[bytes, int]:
+    """What Lookups.ask() sends for these sockets, tcp and unix in one datagram: made once,
+    asked many times."""
+    return _datagram([_tcp_request(s.family, 1 << ESTABLISHED, True, s.key) for s in tcp]
+                     + [_unix_request(0xFFF, s.inode, s.cookie) for s in unix])  # fmt: skip
 
 
-def lookup(request: tuple[bytes, int]) -> list[tuple[int, int] | None]:
-    """(bytes_acked, bytes_received) of each socket of a lookup_request() now; None for one no
-    longer established. One round trip for all and no walk of the kernel's tables: this is what
-    a quiet run pays every sample, so it reads only what it needs."""
-    out: list[tuple[int, int] | None] = []
-    for msg in _lookup(request, 72):
-        found = None
-        if msg is not None and msg[1] == ESTABLISHED:
-            at, end = 72, len(msg)
-            while at + 4 <= end:  # the rtattrs: find tcp_info
-                length, kind = _RTA.unpack_from(msg, at)
-                if length < 4:
-                    break
-                if kind == _INET_DIAG_INFO and length - 4 >= _BYTES_RECEIVED + 8:
-                    found = _COUNTERS.unpack_from(msg, at + 4 + _BYTES_ACKED)
-                    break
-                at += (length + 3) & ~3
-        out.append(found)
-    return out
+class Lookups:
+    """Exact lookups of sockets already found, over a netlink socket kept open between samples:
+    this is what a quiet run pays every sample, so it is one send, one receive per socket, and
+    only the bytes it needs read. The socket is reopened after any error, so a reply left over
+    from an interrupted round can never answer the next one."""
+
+    def __init__(self) -> None:
+        self.nl: socket.socket | None = None
+        self.buf = bytearray(1 << 13)
+        self.info = (0, 0)  # where tcp_info was in the last reply that had it, and its length
+
+    def close(self) -> None:
+        if self.nl is not None:
+            self.nl.close()
+            self.nl = None
+
+    def ask(self, request: tuple[bytes, int], tcp: int) -> list[tuple[int, int] | bool | None]:
+        """For each socket of a lookup_request() (the first `tcp` of them TCP): a TCP socket's
+        (bytes_acked, bytes_received), None once it is no longer established; whether a unix
+        socket is still there and connected."""
+        data, count = request
+        if not count:
+            return []
+        try:
+            if self.nl is None:
+                self.nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+            return self._ask(self.nl, data, count, tcp)
+        except BaseException:
+            self.close()
+            raise
+
+    def _ask(self, nl: socket.socket, data: bytes, count: int, tcp: int) -> list[tuple[int, int] | bool | None]:
+        buf, header, counters = self.buf, _HEADER, _COUNTERS
+        at, size = self.info
+        out: list[tuple[int, int] | bool | None] = []
+        nl.send(data)
+        for seq in range(count):  # each reply, answer or error, is a datagram of its own
+            n = nl.recv_into(buf)
+            length, kind, _, got, _ = header.unpack_from(buf)
+            if got != seq:
+                raise OSError(f"sock_diag: reply {got} where {seq} was expected")
+            end = min(n, length)
+            if seq >= tcp:  # unix_diag_msg: family, type, state
+                out.append(kind != NLMSG_ERROR and end >= 32 and buf[18] == ESTABLISHED)
+            elif kind == NLMSG_ERROR or end < 16 + 72 or buf[17] != ESTABLISHED:
+                out.append(None)
+            elif at and at + size <= end and _RTA.unpack_from(buf, at) == (size, _INET_DIAG_INFO):
+                out.append(counters.unpack_from(buf, at + 4 + _BYTES_ACKED))  # where it was last time
+            else:
+                at, size = self.info = _find_info(buf, end)
+                out.append(counters.unpack_from(buf, at + 4 + _BYTES_ACKED) if at else None)
+        return out
 
 
-def lookup_unix(sockets: list[UnixSocket]) -> list[bool]:
-    """Whether each of these unix sockets is still there and connected."""
-    found = _lookup(_datagram([_unix_request(0xFFF, s.inode, s.cookie) for s in sockets]), 16)
-    return [m is not None and m[2] == ESTABLISHED for m in found]
+def _find_info(buf: bytearray, end: int) -> tuple[int, int]:
+    """Where tcp_info's rtattr starts in an inet_diag reply, and its length ((0, 0) if it has
+    none). The attributes are the same for every reply of one kernel, so Lookups looks there
+    first."""
+    at = 16 + 72
+    while at + 4 <= end:
+        size, attr = _RTA.unpack_from(buf, at)
+        if size < 4:
+            break
+        if attr == _INET_DIAG_INFO and size - 4 >= _BYTES_RECEIVED + 8 and at + size <= end:
+            return at, size
+        at += (size + 3) & ~3
+    return 0, 0
 
 
 def socket_inodes(pid: int) -> list[int]:

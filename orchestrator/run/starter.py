@@ -62,6 +62,8 @@ class Starter:
             return
         p.state, p.started, p.code, p.stage, p.stop_at = "running", sup.clock(), None, 0, None
         self.ready.spawned(p.started)
+        if sup.edges is not None:
+            sup.edges.spawned(p.started)
         self.live[p.spawned.pid] = p
         p.was_ready, p.starts = False, p.starts + 1
         sup.pipes.attach(p)

@@ -145,7 +145,7 @@ class Supervisor:
         if self.view is not None:
             deadlines.append(self.next_view)
         if self.edges is not None and not self.stopping:
-            deadlines.append(self.edges.due(self.procs))
+            deadlines.append(self.edges.due())
         return min(deadlines)
 
     # ---- events ---------------------------------------------------------------------------
