@@ -87,11 +87,27 @@ def test_errors_name_the_file_they_came_from(tmp_path: Path) -> None:
               results: {type: PUSHH, connect: sink.results}
     """)  # fmt: skip
     found = problems(main)  # all at once: variables, includes, and the parser's
-    assert f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory" in found
+    # a missing file is reported where it is named, with the path it was looked for at
+    assert f"{main}:1 include[1]: cannot include missing.yaml: no such file ({tmp_path / 'missing.yaml'})" in found
     for start in (f"{part}:4 nodes.worker.run: variable UNSET_FOR_TEST is not set",
                   f"{part}:1 expect: 'expect' belongs in the including file",
                   f"{part}:6 nodes.worker.sockets.results.type: unknown socket type 'PUSHH'"):  # fmt: skip
         assert any(p.startswith(start) for p in found), start
+
+
+def test_a_folder_is_refused_where_it_is_included(tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    main = write(tmp_path, "main.yaml", "include: [parts]\nnodes:\n  a: {run: x}\n")
+    assert problems(main) == [f"{main}:1 include[0]: cannot include parts: a folder, not a topology file"]
+
+
+def test_a_base_shared_by_two_parts_is_merged_once(tmp_path: Path) -> None:
+    """debug.yaml and monitoring.yaml both include base.yaml: one topology, not a clash with itself."""
+    main = write(tmp_path, "main.yaml", "include: [debug.yaml, monitoring.yaml]\nnodes:\n  a: {run: x}\n")
+    write(tmp_path, "debug.yaml", "include: [base.yaml]\nnodes:\n  tap: {run: x}\n")
+    write(tmp_path, "monitoring.yaml", "include: [./sub/../base.yaml]\nnodes:\n  mon: {run: x}\n")
+    write(tmp_path, "base.yaml", "nodes:\n  base: {run: x}\n")
+    assert [n.name for n in load_topology(str(main)).nodes] == ["a", "tap", "base", "mon"]
 
 
 def test_schema_accepts_include_and_a_file_of_includes_only(tmp_path: Path) -> None:

@@ -15,8 +15,11 @@ INCLUDED_KEYS = {"include", "nodes", "name", "description"}
 Loader = Callable[[str], Document]  # reads and interpolates one file
 
 
-def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = ()) -> list[Problem]:
-    """Replace `doc`'s `include:` list with the nodes of those files, in place; every problem found."""
+def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = (), seen: set[str] | None = None
+                   ) -> list[Problem]:  # fmt: skip
+    """Replace `doc`'s `include:` list with the nodes of those files, in place; every problem found.
+    A file reached twice without a cycle (two parts sharing a base) is merged once."""
+    seen = set() if seen is None else seen
     data = doc.data
     if not isinstance(data, dict) or "include" not in data:
         return []
@@ -33,16 +36,24 @@ def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = ()) -> 
     here = os.path.dirname(os.path.realpath(doc.file))
     for i, entry in enumerate(entries):
         path = os.path.normpath(os.path.join(os.path.dirname(doc.file), entry))
-        if os.path.realpath(path) in stack:
+        real = os.path.realpath(path)
+        if real in stack:
             chain = [os.path.basename(f) for f in stack] + [os.path.basename(path)]
             problems.append(doc.problem(("include", i), "include cycle: " + " -> ".join(chain)))
             continue
+        if not os.path.isfile(path):
+            what = "a folder, not a topology file" if os.path.isdir(path) else f"no such file ({path})"
+            problems.append(doc.problem(("include", i), f"cannot include {entry}: {what}"))
+            continue
+        if real in seen:
+            continue
+        seen.add(real)
         try:
             sub = load(path)
         except TopologyError as exc:
             problems += exc.problems
             continue
-        problems += merge_includes(sub, load, stack)
+        problems += merge_includes(sub, load, stack, seen)
         problems += _adopt(doc, sub, nodes, here)
     return problems
 
