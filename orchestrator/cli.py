@@ -160,6 +160,18 @@ def _check(args: argparse.Namespace) -> int:
     from orchestrator.view.report import print_plan
 
     status = ExitStatus.OK
+    if args.resolved:
+        from orchestrator.commands.config import resolved
+
+        for file in args.files:
+            try:
+                text = resolved(file, args.env_file)
+            except TopologyError as exc:
+                _report_problems(exc, "printed")
+                status = ExitStatus.INVALID
+                continue
+            write_stdout(f"# {one_line(file)}\n{text}" if len(args.files) > 1 else text)
+        return status
     for file in args.files:
         try:
             topology = load_topology(file, holder_of=port_users_lookup(), env_files=args.env_file)

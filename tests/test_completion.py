@@ -32,6 +32,11 @@ PIPELINE = str(ROOT / "topologies" / "pipeline.yaml")
         (["zmqrun", "completion", ""], ["bash", "zsh", "fish"]),
         (["zmqrun", "examples", "pi"], ["pipeline"]),
         (["zmqrun", "free", ""], []),
+        (["zmqrun", "--ver"], ["--version"]),
+        (["zmqrun", "export", ""], ["kubernetes", "compose"]),
+        (["zmqrun", "export", "c"], ["compose"]),
+        (["zmqrun", "export", "kubernetes", "--na"], ["--namespace"]),
+        (["zmqrun", "export", "compose", "--env-file", "x.env", ""], [FILES]),
     ],
 )
 def test_candidates(words: list[str], expected: list[str]) -> None:

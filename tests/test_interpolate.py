@@ -48,6 +48,9 @@ def expand(value: str, env: dict[str, str]) -> object:
         ("${P}", {"P": "true"}, True),
         ("'${P}'", {"P": "5558"}, "5558"),  # quoted: a string
         ("${P}", {"P": "a: b"}, "a: b"),  # a value cannot inject YAML structure
+        ("${P}", {"P": "!!python/object:os.system"}, "!!python/object:os.system"),  # nor a tag
+        ("${P}", {"P": "*alias"}, "*alias"),
+        ("'${P}'", {"P": "05558"}, "05558"),  # quoted: the string, as written
     ],
 )
 def test_each_form(value: str, env: dict[str, str], expected: object) -> None:
@@ -63,6 +66,10 @@ def test_each_form(value: str, env: dict[str, str], expected: object) -> None:
         ("'${1A}'", {}, "invalid variable reference"),
         ("'${A'", {}, "unterminated ${"),
         ("'${A!x}'", {}, "expected }, :-, -, :?, ?, :+ or + after A"),
+        # a value that an unquoted scalar could not hold is refused as the file would be, not a crash
+        ("${P}", {"P": "05558"}, "t.yaml:1 v: '05558' is ambiguous: it has a leading zero"),
+        ("${P}", {"P": "1:30"}, "'1:30' is ambiguous: it has a colon"),
+        ("'" + "${A:-" * 3000 + "d" + "}" * 3000 + "'", {}, "variables nested more than 32 deep"),
     ],
 )
 def test_errors(value: str, env: dict[str, str], message: str) -> None:
@@ -103,6 +110,12 @@ nodes:
         type: PULL
         bind: ${PORT:-25558}
 """
+
+
+def test_dotenv_with_a_bom_and_crlf_lines(tmp_path: Path) -> None:
+    env = tmp_path / "win.env"
+    env.write_bytes(b"\xef\xbb\xbfCOUNT=1\r\nPORT=2\r\n")
+    assert dotenv.read(str(env), must_exist=True) == {"COUNT": "1", "PORT": "2"}
 
 
 def test_env_precedence(tmp_path: Path) -> None:
@@ -160,6 +173,33 @@ def test_unknown_brace_placeholder_explains_braces(tmp_path: Path) -> None:
     assert "write {{ and }} for literal braces" in text and "${VAR}" in text
 
 
+def test_a_variables_braces_are_text_not_placeholders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value from the environment lands as written: `{node}` or JSON in it is no zmqrun placeholder."""
+    from orchestrator.run.runner import plan_for, remove_rundir
+
+    monkeypatch.setenv("CFG", '{"k": 1}')
+    monkeypatch.setenv("WHO", "{node}")
+    top = tmp_path / "t.yaml"
+    top.write_text(textwrap.dedent("""\
+        nodes:
+          a:
+            run: [python, -c, "print({{1}})", "${CFG}", "${WHO}-{node}", "${NOPE:-{{x}}}"]
+            env: {CFG: "${CFG}"}
+          b:
+            run: python -c 'pass' '${CFG}' ${WHO}
+          c:
+            shell: true
+            run: echo ${WHO} {node}
+    """))  # fmt: skip
+    plan, rundir = plan_for(load_topology(str(top)))
+    remove_rundir(rundir)
+    a, b, c = plan.instances
+    assert a.argv[1:] == ("-c", "print({1})", '{"k": 1}', "{node}-a", "{x}")  # the file's own braces still escape
+    assert dict(a.env)["CFG"] == '{"k": 1}'
+    assert b.argv[-2:] == ('{"k": 1}', "{node}")
+    assert c.argv[-1] == "echo {node} c"
+
+
 def test_config_prints_resolved_topology_with_secrets_redacted(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     top = tmp_path / "t.yaml"
@@ -185,6 +225,86 @@ def test_config_prints_resolved_topology_with_secrets_redacted(tmp_path: Path, c
     again = tmp_path / "again.yaml"
     again.write_text(out)
     assert read(str(again), environ={}).doc.data["nodes"]["sink"]["env"]["PLAIN"] == "cost $5"
+
+
+def test_check_resolved_prints_what_config_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`zmqrun check --resolved FILE` is the issue's other name for `zmqrun config FILE`."""
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    monkeypatch.setenv("COUNT", "7")
+    monkeypatch.delenv("PORT", raising=False)
+    top = tmp_path / "t.yaml"
+    top.write_text(TOPOLOGY.replace("--expect ${COUNT}", "--expect ${COUNT} --pw ${DB_PASSWORD}"))
+    assert main(["config", str(top)]) == 0
+    config = capsys.readouterr().out
+    assert "--expect 7 --pw <redacted>" in config and "bind: 25558" in config
+    assert main(["check", "--resolved", str(top)]) == 0
+    assert capsys.readouterr().out == config
+    monkeypatch.delenv("COUNT")
+    assert main(["check", "--resolved", str(top), str(top)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("variable COUNT is not set") == 2
+
+
+def test_a_value_refused_for_its_type_says_how_to_write_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unquoted values are typed as YAML would, quoted ones stay strings; a refusal says which way to go."""
+    top = tmp_path / "t.yaml"
+    top.write_text(textwrap.dedent("""\
+        nodes:
+          a:
+            run: ${CMD}
+            env:
+              DEBUG: ${DEBUG}
+              OK: "${DEBUG}"
+            replicas: "${N}"
+            sockets:
+              s:
+                type: PUSH
+                bind: "${PORT}"
+              t:
+                type: PUSH
+                bind: ${BAD_PORT}
+    """))  # fmt: skip
+    for name, value in {"CMD": "123", "DEBUG": "true", "N": "2", "PORT": "5555", "BAD_PORT": "70000"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(TopologyError) as info:
+        load_topology(str(top))
+    unquote = "(a variable's value in quotes stays a string; for a number or true/false write ${...} unquoted)"
+    quote = "(a variable's value is read as YAML reads an unquoted value; to keep it a string, quote it: \"${...}\")"
+    assert [str(p) for p in info.value.problems] == [
+        f"{top}:3 nodes.a.run: expected a command string or a list of words, got an integer {quote}",
+        f"{top}:5 nodes.a.env.DEBUG: expected a string or a number, got a boolean {quote}",
+        f"{top}:7 nodes.a.replicas: expected an integer, got a string {unquote}",
+        f"{top}:11 nodes.a.sockets.s.bind: expected true (assign a port) or a port number 1-65535, got '5555' {unquote}",
+        f"{top}:14 nodes.a.sockets.t.bind: expected true (assign a port) or a port number 1-65535, got 70000",
+    ]
+
+
+def test_a_variable_in_flow_style_yaml_gets_a_hint() -> None:
+    """`[${PART}]` and `{bind: ${PORT}}` are YAML errors (braces are flow syntax); say how to write them."""
+    for text in ("include: [${PART}]\nnodes: {a: {run: x}}\n", "nodes:\n  a: {run: x, sockets: {s: {bind: ${P}}}}\n"):
+        with pytest.raises(TopologyError) as info:
+            load_text(text, "t.yaml")
+        assert "quote a ${VAR} value or write that part in block style" in str(info.value)
+    with pytest.raises(TopologyError) as info:
+        load_text("nodes: [\n", "t.yaml")
+    assert "${VAR}" not in str(info.value)
+
+
+def test_a_refused_value_does_not_echo_a_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The values a secret-named variable put in place stay hidden in error messages too (CI logs)."""
+    top = tmp_path / "t.yaml"
+    top.write_text("nodes:\n  a:\n    run: x\n    restart: ${API_KEY}\n"
+                   "    sockets: {s: {type: PUSH, bind: '${DB_PASSWORD}'}}\n")  # fmt: skip
+    monkeypatch.setenv("API_KEY", "always-hunter2")
+    monkeypatch.setenv("DB_PASSWORD", "s3cret")
+    for command in (["check"], ["config"]):
+        assert main([*command, str(top)]) == 2
+        err = capsys.readouterr().err
+        assert "nodes.a.restart: expected no, on-failure or always, got '<redacted>'" in err
+        assert "nodes.a.sockets.s.bind:" in err and "got '<redacted>'" in err
+        assert "hunter2" not in err and "s3cret" not in err
 
 
 def test_readme_one_liner_braces_and_variables_render_as_documented(tmp_path: Path) -> None:
@@ -240,7 +360,7 @@ def test_variable_references_nested_too_deeply_are_refused_not_a_crash(tmp_path,
     with pytest.raises(TopologyError) as exc:
         load_topology(str(path))
     (problem,) = exc.value.problems
-    assert problem.line == 3 and "nested too deeply" in problem.message
+    assert problem.line == 3 and "variables nested more than 32 deep" in problem.message
     shallow = tmp_path / "s.yaml"
     shallow.write_text('nodes:\n  a:\n    run: "${A:-${B:-${C:-deep enough}}}"\n')
     monkeypatch.delenv("A", raising=False)

@@ -98,6 +98,13 @@ def test_touched_script_restarts_its_node_once_and_topology_reloads(zmqrun, tmp_
         time.sleep(0.05)
     assert count("restarting looper: changed: loop.py") == 1, "\n".join(lines)
     assert count("looper.1 | up") == 2 and count("other.1  | other a") == 1  # the other node kept running
+    # a bare `touch` (new mtime, same bytes) counts too, and again restarts it exactly once
+    os.utime(tmp_path / "loop.py")
+    wait_for(lambda: count("looper.1 | up") == 3, timeout=30)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline and count("restarting looper") == 2:
+        time.sleep(0.05)
+    assert count("restarting looper: changed: loop.py") == 2 and count("looper.1 | up") == 3, "\n".join(lines)
 
     top.write_text(TOPOLOGY.replace("{tag}", "a") + "  broken: [\n")
     wait_for(lambda: count("t.yaml changed but is invalid; the current plan keeps running") == 1, timeout=30)
@@ -126,3 +133,68 @@ def test_after_the_run_ends_a_change_starts_it_again(zmqrun, tmp_path: Path) -> 
     wait_for(lambda: sum("watching for changes" in line for line in list(lines)) == 2, timeout=30)
     os.kill(proc.pid, signal.SIGINT)  # while waiting between runs
     assert proc.wait(timeout=30) == 130
+
+
+class _Requests:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def end_run(self, reason: str) -> None:
+        self.calls.append(("end_run", reason))
+
+    def restart_node(self, name: str, why: str) -> None:
+        self.calls.append((name, why))
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str, style: str | None = None) -> None:
+        self.notes.append(text)
+
+
+class _Sup:
+    def __init__(self) -> None:
+        self.requests, self.out = _Requests(), _Out()
+
+
+def test_variables_files_reload_the_plan_and_a_script_saved_with_its_topology_still_restarts(tmp_path: Path,
+                                                                                             monkeypatch) -> None:  # fmt: skip
+    """The .env (or --env-file) is part of the plan; a topology saved unchanged with a script (a git
+    checkout) or left invalid does not swallow the script's change."""
+    from orchestrator.run.watch import Session
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TAG", raising=False)
+    (tmp_path / "loop.py").write_text(LOOP)
+    (tmp_path / "lib").mkdir()
+    top = tmp_path / "t.yaml"
+    top.write_text(TOPOLOGY.replace("{tag}", "${TAG}"))
+    (tmp_path / ".env").write_text("TAG=a\n")
+    session = Session(str(top), [], load_topology(str(top)), [])
+    try:
+        assert {str(tmp_path / ".env"), str(top)} <= session.targets.topology
+
+        def handle(*changed: Path) -> list[tuple[str, str]]:
+            session.watcher.drain = lambda: {str(c) for c in changed}  # type: ignore[method-assign]
+            sup = _Sup()
+            session.handle(sup)  # type: ignore[arg-type]
+            return sup.requests.calls
+
+        assert handle(top, tmp_path / "loop.py") == [("looper", "changed: loop.py")]  # saved unchanged
+        top.write_text("nodes: [\n")
+        assert handle(top, tmp_path / "loop.py") == [("looper", "changed: loop.py")]  # invalid: the plan stays
+        top.write_text(TOPOLOGY.replace("{tag}", "${TAG}"))
+        (tmp_path / ".env").write_text("TAG=b\n")
+        assert handle(tmp_path / ".env") == [("end_run", ".env changed: starting the new plan")]
+        assert session.next is not None and "other b" in session.next.node("other").run[-1]
+    finally:
+        session.close()
+    env_file = tmp_path / "ci.env"
+    env_file.write_text("TAG=c\n")
+    session = Session(str(top), [str(env_file)], load_topology(str(top), env_files=[str(env_file)]), [])
+    try:
+        assert str(env_file) in session.targets.topology and str(tmp_path / ".env") not in session.targets.topology
+    finally:
+        session.close()

@@ -108,10 +108,17 @@ def candidates(parser: argparse.ArgumentParser, words: list[str], index: int) ->
     explicit = next((w for w in before if not w.startswith("-")), None) in commands
     command = next(w for w in before if not w.startswith("-")) if explicit else "run"
     sub = commands[command]
+    rest = before[1:] if explicit else before
+    nested = _subcommands(sub)  # `export kubernetes|compose`
+    if nested:
+        engine = next((w for w in rest if not w.startswith("-")), None)
+        if engine not in nested:
+            return [c for c in (_options(sub) if cur.startswith("-") else nested) if c.startswith(cur)]
+        sub, rest = nested[engine], rest[rest.index(engine) + 1 :]
     options = _options(sub)
     positionals: list[str] = []
     takes_value = False
-    for w in before[1:] if explicit else before:
+    for w in rest:
         if not takes_value and not w.startswith("-"):
             positionals.append(w)
         takes_value = w in options and options[w].nargs != 0
@@ -130,6 +137,8 @@ def candidates(parser: argparse.ArgumentParser, words: list[str], index: int) ->
             out = []
     elif cur.startswith("-"):
         out = sorted(s for s in options if s.startswith("--") or s not in ("-h",))
+        if not before:
+            out += [s for s in _options(parser) if s.startswith("--") and s not in out]  # --version
     elif command == "examples":
         from orchestrator.commands.examples import names
 

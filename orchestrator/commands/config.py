@@ -8,14 +8,12 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import TopologyError
-from orchestrator.topology.interpolate import SECRET_NAME
+from orchestrator.topology.interpolate import REDACTED, SECRET_NAME, hide
 from orchestrator.topology.loader import make_dumper
 from orchestrator.topology.parse import parse
 from orchestrator.topology.source import read
 from orchestrator.topology.validate import check
 from orchestrator.view.text import has_control
-
-REDACTED = "<redacted>"
 
 
 def redact(data: Any, secrets: frozenset[str]) -> Any:
@@ -25,9 +23,7 @@ def redact(data: Any, secrets: frozenset[str]) -> Any:
     if isinstance(data, list):
         return [redact(v, secrets) for v in data]
     if isinstance(data, str):
-        for secret in sorted(secrets, key=len, reverse=True):
-            data = data.replace(secret, REDACTED)
-        return data
+        return hide(data, secrets)
     if data is not None and not isinstance(data, bool) and str(data) in secrets:
         return REDACTED
     return data

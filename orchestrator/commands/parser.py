@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
     check.add_argument("--no-color", action="store_true")
+    check.add_argument("--resolved", action="store_true",
+                       help="print each topology as zmqrun reads it instead of the plan (as `zmqrun config`)")  # fmt: skip
     _env_flag(check)
     config = sub.add_parser("config", help="print the topology after variables and includes, secrets redacted")
     config.add_argument("file")

@@ -20,7 +20,7 @@ DEBOUNCE_MS = 400  # changes are grouped until quiet for 50 ms, at most this lon
 
 
 class Targets(NamedTuple):
-    topology: frozenset[str]  # the topology file and the files it includes
+    topology: frozenset[str]  # the topology file, the files it includes, and their .env or --env-files
     nodes: dict[str, frozenset[str]]  # node -> the files and folders that are its own
     shared: frozenset[str]  # the PATHS given to --watch: a change there restarts every node
 
@@ -44,6 +44,14 @@ def targets(topology: Topology, topology_files: Iterable[str], extra: Sequence[s
         nodes[node.name] = frozenset(owned)
     return Targets(frozenset(os.path.realpath(f) for f in topology_files), nodes,
                    frozenset(os.path.realpath(p) for p in extra))  # fmt: skip
+
+
+def plan_inputs(file: str, env_files: Sequence[str], included: Iterable[str]) -> set[str]:
+    """The files the plan is made from: the topology, the files it includes, and the variables'
+    files (the `--env-file`s, or the `.env` beside each topology file, present or not yet)."""
+    tops = {file, *included}
+    dotenvs = env_files or [os.path.join(os.path.dirname(os.path.abspath(f)), ".env") for f in tops]
+    return tops | set(dotenvs)
 
 
 def _under(path: str, root: str) -> bool:
@@ -135,8 +143,7 @@ class Session:
         from orchestrator.topology.source import read
 
         self.file, self.env_files, self.topology = file, env_files, topology
-        files = {file, *read(file, env_files).doc.files.values()}
-        self.targets = targets(topology, files, extra)
+        self.targets = targets(topology, plan_inputs(file, env_files, read(file, env_files).doc.files.values()), extra)
         self.watcher = Watcher(self.targets)
         self.fd = self.watcher.fd
         self.next: Topology | None = None  # the plan to start when this run ends
@@ -147,12 +154,10 @@ class Session:
         for broken in (c for c in changed if c.startswith("!")):
             sup.out.note(broken[1:], "bold red")
         tops, nodes = affected(self.targets, (c for c in changed if not c.startswith("!")))
-        if tops:
-            reason = self.reload_reason(tops, sup.out.note)
-            if reason:
-                sup.requests.end_run(reason)
+        if tops and (reason := self.reload_reason(tops, sup.out.note)):
+            sup.requests.end_run(reason)
             return
-        for name, files in nodes.items():
+        for name, files in nodes.items():  # a topology saved unchanged (or invalid) with a script: the script counts
             sup.requests.restart_node(name, "changed: " + ", ".join(self._short(f) for f in files))
 
     def reload_reason(self, tops: list[str], say: Note) -> str | None:
@@ -181,11 +186,9 @@ class Session:
             select.select([self.fd], [], [])
             changed = {c for c in self.watcher.drain() if not c.startswith("!")}
             tops, nodes = affected(self.targets, changed)
-            if tops:
-                reason = self.reload_reason(tops, note)
-                if reason and self.next is not None:
-                    return reason, self.next
-            elif nodes:
+            if tops and (reason := self.reload_reason(tops, note)) and self.next is not None:
+                return reason, self.next
+            if nodes:
                 files = sorted({f for fs in nodes.values() for f in fs})
                 return "changed: " + ", ".join(self._short(f) for f in files), self.topology
 

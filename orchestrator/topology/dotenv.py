@@ -58,7 +58,7 @@ def read(path: str, must_exist: bool) -> dict[str, str]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise TopologyError([Problem(path, 0, "", f"cannot read the env file: {exc}")]) from None
-    values, problems = parse(text, path)
+    values, problems = parse(text.removeprefix("\ufeff"), path)  # a BOM, as some Windows editors write
     if problems:
         raise TopologyError(problems)
     return values

@@ -14,19 +14,19 @@ INCLUDED_KEYS = {"include", "nodes", "name", "description"}
 
 Loader = Callable[[str], Document]  # reads and interpolates one file
 
-# A topology file is untrusted: a chain of includes thousands deep would exhaust Python's stack,
-# and a file that includes the next one twice, twenty times over, would be read a million times.
+# A topology file is untrusted: a chain of includes thousands deep would exhaust Python's stack.
 MAX_DEPTH = 32
-MAX_FILES = 256
 
 
-def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = (), read: list[str] | None = None) -> list[Problem]:
-    """Replace `doc`'s `include:` list with the nodes of those files, in place; every problem found."""
+def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = (), seen: set[str] | None = None
+                   ) -> list[Problem]:  # fmt: skip
+    """Replace `doc`'s `include:` list with the nodes of those files, in place; every problem found.
+    A file reached twice without a cycle (two parts sharing a base) is merged once."""
+    seen = set() if seen is None else seen
     data = doc.data
     if not isinstance(data, dict) or "include" not in data:
         return []
     stack = stack + (os.path.realpath(doc.file),)
-    read = [] if read is None else read  # every file read for this topology, shared down the tree
     problems: list[Problem] = []
     entries = data.pop("include")
     if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
@@ -39,25 +39,27 @@ def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = (), rea
     here = os.path.dirname(os.path.realpath(doc.file))
     for i, entry in enumerate(entries):
         path = os.path.normpath(os.path.join(os.path.dirname(doc.file), entry))
-        if os.path.realpath(path) in stack:
+        real = os.path.realpath(path)
+        if real in stack:
             chain = [os.path.basename(f) for f in stack] + [os.path.basename(path)]
             problems.append(doc.problem(("include", i), "include cycle: " + " -> ".join(chain)))
+            continue
+        if not os.path.isfile(path):
+            what = "a folder, not a topology file" if os.path.isdir(path) else f"no such file ({path})"
+            problems.append(doc.problem(("include", i), f"cannot include {entry}: {what}"))
+            continue
+        if real in seen:
             continue
         if len(stack) > MAX_DEPTH:
             problems.append(doc.problem(("include", i), f"includes nested too deeply (more than {MAX_DEPTH} files deep)"))
             break
-        if len(read) >= MAX_FILES:
-            if len(read) == MAX_FILES:  # said once, where it happened
-                problems.append(doc.problem(("include", i), f"too many includes (more than {MAX_FILES} files read in all)"))
-                read.append("")
-            break
-        read.append(path)
+        seen.add(real)
         try:
             sub = load(path)
         except TopologyError as exc:
             problems += exc.problems
             continue
-        problems += merge_includes(sub, load, stack, read)
+        problems += merge_includes(sub, load, stack, seen)
         problems += _adopt(doc, sub, nodes, here)
     return problems
 

@@ -188,9 +188,12 @@ class _Builder:
 
 
 def plain_scalar(text: str) -> Any:
-    """`text` typed as if it had been written unquoted in a topology file (`5558` is an int)."""
+    """`text` typed as if it had been written unquoted in a topology file (`5558` is an int);
+    ValueError for what would be refused there (`05558`, `1:30`)."""
     loader = _Loader("")
     tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _AMBIGUOUS_TAG:
+        raise ValueError(_ambiguous(text))
     return loader.construct_object(yaml.ScalarNode(tag, text), deep=True)
 
 
@@ -234,7 +237,10 @@ def load_text(text: str, file: str = "<string>") -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        raise TopologyError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]) from None
+        lines = {m.line for m in (exc.problem_mark, exc.context_mark) if m is not None}
+        flow = any("${" in t for i, t in enumerate(text.splitlines()) if i in lines)
+        hint = " (in [...] or {...}, quote a ${VAR} value or write that part in block style)" if flow else ""
+        raise TopologyError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}{hint}")]) from None
     except yaml.YAMLError as exc:
         raise TopologyError([Problem(file, 0, "", f"invalid YAML: {exc}")]) from None
     if len(nodes) != 1 or nodes[0] is None:
