@@ -52,6 +52,7 @@ class Node:
         self.stopping = False
         self._in_poll = False
         self._closing = False
+        self._busy = 0  # inside the helper's own set-up, which a stop signal must not cut short
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -68,7 +69,19 @@ class Node:
         if name not in self.spec:
             known = ", ".join(self.spec) or "none (is this running under zmqrun?)"
             raise KeyError(f"no socket {name!r} declared for node {self.name}; declared: {known}")
-        spec = self.spec[name]
+        # A stop signal while the socket is being made only marks the stop (see _on_signal):
+        # Stopped raised from inside Guard or pyzmq could leave a socket that nothing closes,
+        # and then close() would wait for it for ever in Context.term().
+        self._busy += 1
+        try:
+            sock = self._open(name, self.spec[name], subscribe)
+        finally:
+            self._busy -= 1
+        if self.stopping:
+            raise Stopped  # now that the socket is whole and close() will close it
+        return sock
+
+    def _open(self, name: str, spec: dict[str, Any], subscribe: str | bytes | None) -> zmq.Socket[bytes]:
         sock = self.context.socket(getattr(zmq, spec["type"]))
         try:
             sock.linger = self.linger_ms
@@ -213,7 +226,7 @@ class Node:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
-        if not self._in_poll and not self._closing:
+        if not self._in_poll and not self._closing and not self._busy:
             # Blocked in a plain sock.recv() or time.sleep(): end it there, as Ctrl-C would.
             raise Stopped
 

@@ -56,10 +56,12 @@ def test_live_status_view(screen, tmp_path):
     (tmp_path / "t.yaml").write_text(
         "nodes:\n"
         "  server:\n    run: python -m orchestrator.nodes.replier\n    sockets:\n      rep: {type: REP, bind: true}\n"
-        "  client:\n    run: python -m orchestrator.nodes.requester --count 20 --interval 0.1\n    exit_on_end: true\n"
+        "  client:\n    run: python -m orchestrator.nodes.requester --count 40 --interval 0.1\n    exit_on_end: true\n"
         "    sockets:\n      req: {type: REQ, connect: server.rep}\n"
     )
-    s = screen("zmqrun --status t.yaml")
+    # Edges sampled twice a second (the default is every 3 s), so that a rate is shown while the
+    # client's four seconds of requests last, however the samples fall.
+    s = screen("zmqrun --status --edge-interval 0.5 t.yaml")
     wait_for(lambda: "server.1  ready" in s.text(), timeout=20)
     # The edges section, once sampled: the client's REQ up, with its traffic each way.
     wait_for(lambda: any("REQ>REP  up " in line and "B/s" in line for line in s.text().splitlines()), timeout=20)
