@@ -11,7 +11,7 @@ from typing import NoReturn
 from orchestrator.commands.parser import COMMANDS, build_parser
 from orchestrator.errors import ExitStatus, TopologyError, ZmqrunError
 from orchestrator.view.printer import to_devnull
-from orchestrator.view.text import one_line
+from orchestrator.view.text import count, one_line
 from orchestrator.writes import write_stdout
 
 
@@ -35,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\n".join(candidates(build_parser(), args_list[2:], int(args_list[1]))))
         return ExitStatus.OK
+    if args_list[:1] == ["help"] and not os.path.exists("help"):  # `zmqrun help [COMMAND]`, as git and docker have it
+        args_list = [args_list[1], "--help"] if args_list[1:2] and args_list[1] in COMMANDS else ["--help"]
     first = next((a for a in args_list if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
         args_list.insert(0, "run")  # `zmqrun [OPTIONS] FILE` is `zmqrun run [OPTIONS] FILE`
@@ -62,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`zmqrun schema | head -1`): nothing more to say, and the
         # interpreter's own flush at exit must not fail on the pipe either.
         to_devnull(sys.stdout.fileno())
+        return ExitStatus.FAILED
+    except OSError as exc:
+        # The environment said no (`--junit` or `-o` into a missing directory, a file where a
+        # directory should be, a full disk): one line naming the path, never a traceback.
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"zmqrun: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return ExitStatus.FAILED
 
 
@@ -107,9 +115,9 @@ def _control(args: argparse.Namespace) -> int:
     from orchestrator.commands import control
 
     if args.command == "ls":
-        return control.ls(args.json)
+        return control.ls(args.json, args.color)
     if args.command == "ps":
-        return control.ps(args.run, args.json, args.edges)
+        return control.ps(args.run, args.json, args.edges, args.color)
     if args.command == "web":
         from orchestrator.web.server import serve
 
@@ -141,7 +149,7 @@ def _report_problems(exc: TopologyError, nothing_was: str = "started") -> None:
     n = len(exc.problems)
     for problem in exc.problems:
         print(f"error: {one_line(str(problem))}", file=sys.stderr)
-    print(f"zmqrun: {n} problem{'s' if n != 1 else ''} found; nothing was {nothing_was}", file=sys.stderr)
+    print(f"zmqrun: {count(n, 'problem')} found; nothing was {nothing_was}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -217,7 +225,7 @@ def _comfort(args: argparse.Namespace) -> int:
         from orchestrator.commands.examples import copy
 
         written = copy(args.copy)
-        print(f"wrote {len(written)} files under {args.copy.rstrip('/')}/topologies; try: zmqrun {written[0]}")
+        print(f"wrote {count(len(written), 'file')} under {args.copy.rstrip('/')}/topologies; try: zmqrun {written[0]}")
     elif args.name:
         from orchestrator.commands.examples import text
 

@@ -3,6 +3,7 @@ ready (a warning; an error with --strict). The decision is a pure function, test
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -65,3 +66,20 @@ def test_with_strict_it_fails_the_run(zmqrun):
     result = zmqrun.run(_topology(zmqrun, port), "--strict", timeout=60)
     assert result.returncode == 1, result.stdout
     assert f"error: sneaky.1 listens on 0.0.0.0:{port}, which the topology does not declare (--strict)" in result.stdout
+
+
+def test_a_declared_port_bound_on_the_wildcard_is_reported(zmqrun):
+    # The port is the declared one; the address is not: loopback was declared, `*` was bound.
+    path = zmqrun.write("""\
+        nodes:
+          w:
+            run: [python3, -c, "import zmq, time, sys; s = zmq.Context().socket(zmq.PULL); s.bind('tcp://*:' + sys.argv[1]); print('bound', flush=True); time.sleep(600)", "{s.port}"]
+            sockets: {s: {type: PULL, bind: true}}
+          stopper:
+            run: [python3, -c, "import time; time.sleep(3)"]  # slack for the audit on a loaded machine
+            depends_on: [w]
+            exit_on_end: true
+        """)
+    result = zmqrun.run(str(path), timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"warning: w\.1 listens on 0\.0\.0\.0:\d+, which the topology does not declare", result.stdout), result.stdout

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 from conftest import wait_for
 
 LISTENER = "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(600)"
@@ -47,3 +48,10 @@ def test_free_port_reports_free(zmqrun):
         port = s.getsockname()[1]
     result = zmqrun.run("free", str(port))
     assert result.returncode == 0 and f"port {port}: free" in result.stdout
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-5", "http"])
+def test_a_port_out_of_range_is_a_usage_error_not_free(zmqrun, port):
+    result = zmqrun.run("free", port)
+    assert result.returncode == 2 and "a port is a number 1-65535" in result.stderr, result
+    assert "free" not in result.stdout

@@ -129,3 +129,22 @@ def test_included_file_sees_main_variables_then_its_own_env(tmp_path: Path, monk
     (tmp_path / "parts" / ".env").write_text("SHARED=part\nOWN=part-own\n")
     nodes = read(str(main), environ={}).doc.data["nodes"]
     assert (nodes["a"]["run"], nodes["b"]["run"]) == ("x main", "y main part-own")
+
+
+def test_an_include_chain_thousands_deep_is_refused_not_a_crash(tmp_path: Path) -> None:
+    for i in range(1200):
+        (tmp_path / f"f{i}.yaml").write_text(f"include: [f{i + 1}.yaml]\nnodes:\n  n{i}: {{run: x}}\n")
+    (tmp_path / "f1200.yaml").write_text("nodes:\n  last: {run: x}\n")
+    with pytest.raises(TopologyError) as exc:
+        load_topology(str(tmp_path / "f0.yaml"))
+    (problem,) = exc.value.problems
+    assert "includes nested too deeply (more than 32 files deep)" in problem.message and problem.line == 1
+
+
+def test_a_file_included_twice_over_at_every_level_is_not_read_a_million_times(tmp_path: Path) -> None:
+    # 2**25 reads if each include were read again; the pytest timeout would end this test long before.
+    for i in range(25):
+        (tmp_path / f"d{i}.yaml").write_text(f"include: [d{i + 1}.yaml, d{i + 1}.yaml]\nnodes:\n  n{i}: {{run: x}}\n")
+    (tmp_path / "d25.yaml").write_text("nodes:\n  last: {run: x}\n")
+    topology = load_topology(str(tmp_path / "d0.yaml"))
+    assert len(topology.nodes) == 26  # each file merged once

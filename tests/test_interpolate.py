@@ -345,3 +345,23 @@ def test_env_file_flag_reaches_run_and_test(tmp_path: Path, monkeypatch: pytest.
     assert main(["test", str(top)]) == 1  # FAIL: invalid topology (GREETING unset)
     assert main(["test", "--env-file", str(env), str(top)]) == 0
     assert main(["run", "--no-color", "--env-file", str(env), str(top)]) == 0
+
+
+@pytest.mark.parametrize("op", [":-", "-", ":+", ":?"])
+def test_variable_references_nested_too_deeply_are_refused_not_a_crash(tmp_path, monkeypatch, op):
+    for name in "ABC":
+        monkeypatch.delenv(name, raising=False)
+    if op == ":+":
+        monkeypatch.setenv("A", "set")
+    word = "${A" + op
+    deep = word * 2000 + "x" + "}" * 2000  # 12 KB: Python's recursion limit, without the bound
+    path = tmp_path / "t.yaml"
+    path.write_text(f'nodes:\n  a:\n    run: "{deep}"\n')
+    with pytest.raises(TopologyError) as exc:
+        load_topology(str(path))
+    (problem,) = exc.value.problems
+    assert problem.line == 3 and "variables nested more than 32 deep" in problem.message
+    shallow = tmp_path / "s.yaml"
+    shallow.write_text('nodes:\n  a:\n    run: "${A:-${B:-${C:-deep enough}}}"\n')
+    monkeypatch.delenv("A", raising=False)
+    assert load_topology(str(shallow)).node("a").run[-2:] == ("deep", "enough")

@@ -182,6 +182,26 @@ def test_plain_decimal_numbers_and_quoted_strings_load_as_written(text, value):
     assert load_text(text).data == {"x": value}
 
 
+@pytest.mark.parametrize("text, value", [
+    ("x: 0b11", "0b11"), ("x: 1_000", "1_000"), ("x: 1_0.5", "1_0.5"),  # YAML 1.1 numbers, 1.2 strings
+    ("x: 0o17", 15), ("x: 1e3", 1000.0), ("x: +12", 12), ("x: -.5", -0.5),  # YAML 1.2 numbers, 1.1 strings
+])  # fmt: skip
+def test_numbers_follow_yaml_12_core_not_yaml_11(text, value):
+    loaded = load_text(text).data["x"]
+    assert loaded == value and type(loaded) is type(value)
+
+
+def test_a_yaml_11_only_number_is_no_silent_port_or_count(tmp_path):
+    from orchestrator.topology.validate import load_topology
+
+    path = tmp_path / "t.yaml"
+    path.write_text("nodes:\n  w:\n    run: x\n    replicas: 0b11\n    sockets: {s: {type: PULL, bind: 1_0000}}\n")
+    with pytest.raises(TopologyError) as exc:
+        load_topology(str(path))
+    text = str(exc.value)
+    assert "nodes.w.replicas" in text and "nodes.w.sockets.s.bind" in text, text
+
+
 def test_a_replica_count_with_a_leading_zero_is_refused_end_to_end(tmp_path):
     from orchestrator.topology.validate import load_topology
 
@@ -208,3 +228,21 @@ def test_durations_combine_units(text, seconds):
     from orchestrator.topology.reader import parse_duration
 
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("value", ["1e3", "0o17", "-.5", "+12", "0b11", "1_000", "010", "8:42:17", "0x1F", ".inf",
+                                   "yes", "no", "true", "~", "1.5", "1:30.5"])  # fmt: skip
+def test_config_and_export_quote_every_string_that_would_read_back_as_something_else(value, tmp_path):
+    import json
+
+    import yaml
+
+    from orchestrator.commands.config import resolved
+    from orchestrator.export.output import dump
+    from orchestrator.topology.loader import make_loader
+
+    path = tmp_path / "t.yaml"
+    path.write_text(f"nodes:\n  a:\n    run: x\n    env: {{X: {json.dumps(value)}}}\n")
+    assert load_text(resolved(str(path))).data["nodes"]["a"]["env"]["X"] == value  # zmqrun reads back its own print
+    (doc,) = yaml.load_all(dump([{"X": value}], []), Loader=make_loader(yaml.SafeLoader))
+    assert doc == {"X": value}  # and a YAML 1.2 reader (Compose's) reads the export's string as a string

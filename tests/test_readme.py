@@ -238,3 +238,23 @@ def test_the_pytest_fixture_example_passes_as_written(tmp_path):
         assert "1 passed" in result.stdout, result.stdout + result.stderr
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+INDENTED_COMMANDS = [line[4:] for line in README.splitlines() if re.match(r"^    (zmqrun|python3 -m venv|pip install) ", line)]
+
+
+def test_every_indented_command_line_is_run_by_some_test(tmp_path):
+    # The pip/venv lines: the test command is what .ci/run runs; `pip install . && zmqrun
+    # topologies/pipeline.yaml` is the opening transcript; `pip install zmqrun && zmqrun examples
+    # --copy .` is tests/test_examples.py's wheel test. The `zmqrun` lines are run here, as written.
+    assert len(INDENTED_COMMANDS) == 5, INDENTED_COMMANDS
+    (tmp_path / "topologies").symlink_to(ROOT / "topologies")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
+    for command in (c for c in INDENTED_COMMANDS if c.startswith("zmqrun ")):
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 0, (command, result.stderr)
+    # What they wrote is what the README says is committed under examples/.
+    k8s = sorted((tmp_path / "k8s").iterdir())
+    assert len(k8s) > 5  # one file per object
+    committed = (ROOT / "examples" / "pipeline.compose.yaml").read_text()
+    assert (tmp_path / "compose.yaml").read_text() == committed

@@ -250,9 +250,26 @@ def test_one_process_is_one_process_and_version_is_printed(zmqrun):
     path = zmqrun.write("nodes:\n  a:\n    run: python3 -c pass\n    ready: started\n")
     result = zmqrun.run(str(path))
     assert result.returncode == 0
-    assert "topology, 1 process\n" in result.stdout
+    assert "topology, 1 process\n" in result.stdout and "| 1 process ready (" in result.stdout
+    assert not re.search(r"\b1 (processes|restarts|edges|problems)\b", result.stdout), result.stdout
     version = zmqrun.run("--version")
     assert version.returncode == 0 and version.stdout.startswith("zmqrun 0.")
+
+
+def test_counts_agree_with_their_noun():
+    from orchestrator.view.text import count
+
+    assert [count(n, "process", "processes") for n in (0, 1, 2)] == ["0 processes", "1 process", "2 processes"]
+    assert count(1, "restart") == "1 restart" and count(3, "edge") == "3 edges"
+
+
+def test_one_restart_is_one_restart(zmqrun):
+    path = zmqrun.write("""\
+        nodes:
+          a: {run: "python3 -c 'import sys; sys.exit(3)'", restart: {policy: on-failure, limit: 1, backoff: 10ms}}
+        """)
+    result = zmqrun.run(str(path), timeout=60)
+    assert "gave up after 1 restart" in result.stdout and "1 restarts" not in result.stdout, result.stdout
 
 
 def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):
@@ -266,26 +283,28 @@ def test_a_missing_cwd_at_start_is_named_as_the_directory(zmqrun, tmp_path):
     assert result.returncode == 2 and f"nodes.a.cwd: directory {gone} does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("ending", ["finishes", "SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("ending", ["finishes", "cannot start", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGKILL"])
 def test_no_run_directory_is_left_however_the_run_ends(zmqrun, tmp_path, ending):
     import signal as signallib
 
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
-    forever = ending != "finishes"
+    forever = ending.startswith("SIG")
     path = zmqrun.write(f"""\
         nodes:
           a:
             run: [python3, -c, "import time; print('up', flush=True); time.sleep({600 if forever else 0})"]
             sockets: {{s: {{type: PULL, bind: true, transport: ipc}}}}
+          b:
+            run: {"no-such-command-zmqrun-test" if ending == "cannot start" else "python3 -c pass"}
+            depends_on: [a]
         """)
     proc = zmqrun.start(str(path), env={"TMPDIR": str(tmp)})
     wait_for(lambda: "| up" in proc.stdout.readline(), timeout=30)
     (rundir,) = tmp.iterdir()  # the run's private directory exists while it runs
-    if ending == "SIGINT":
-        proc.send_signal(signallib.SIGINT)
-    elif ending == "SIGKILL":
-        proc.kill()  # zmqrun cannot clean up: its guardian must
+    if forever:
+        # SIGUSR1 and SIGKILL end zmqrun without its own clean-up: its guardian must do it
+        proc.send_signal(getattr(signallib, ending))
     finish(proc, 30)
     wait_for(lambda: not rundir.exists(), timeout=10)
     assert list(tmp.iterdir()) == []
@@ -314,3 +333,34 @@ def test_a_prompt_without_newline_is_shown_before_enter_and_only_once(zmqrun):
     proc.send_signal(signal.SIGINT)
     out, _ = finish(proc, 30)
     assert ("".join(seen) + out).count("your name>") == 1
+
+
+def test_generated_ipc_paths_bind_under_a_long_tmpdir_and_long_names(zmqrun, tmp_path):
+    # Two 63-character names and a TMPDIR of ~110 bytes: each alone would push the readable
+    # path past the kernel's 107 bytes. The run's ipc edge must still bind and carry a message.
+    tmp = tmp_path / ("d" * max(1, 110 - len(str(tmp_path))))
+    tmp.mkdir()
+    node, sock = "n" + "x" * 62, "s" + "y" * 62
+    path = zmqrun.write(f"""\
+        nodes:
+          {node}:
+            run: [python3, -c, "import zmq, sys; s = zmq.Context().socket(zmq.PULL); s.bind(sys.argv[1]); print('got', s.recv().decode(), flush=True)", "{{{sock}.endpoint}}"]
+            sockets: {{{sock}: {{type: PULL, bind: true, transport: ipc}}}}
+          sender:
+            run: [python3, -c, "import zmq, sys; s = zmq.Context().socket(zmq.PUSH); s.connect(sys.argv[1]); s.send(b'hello'); s.close(linger=5000)", "{{out.endpoint}}"]
+            sockets: {{out: {{type: PUSH, connect: {node}.{sock}}}}}
+        expect: {{timeout: 30s, exit: {{{node}: 0}}}}
+        """)
+    result = zmqrun.run(str(path), env={"TMPDIR": str(tmp)}, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| got hello" in result.stdout
+    assert list(tmp.iterdir()) == []
+
+
+def test_help_as_a_word_and_a_folder_given_as_a_file_point_the_way(zmqrun):
+    result = zmqrun.run("help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: zmqrun") and "COMMAND" in result.stdout
+    result = zmqrun.run("help", "free")
+    assert result.returncode == 0 and result.stdout.startswith("usage: zmqrun free")
+    result = zmqrun.run(str(ROOT / "topologies"))
+    assert result.returncode == 2 and "is a folder, not a topology file (`zmqrun test FOLDER`" in result.stderr

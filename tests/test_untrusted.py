@@ -4,16 +4,19 @@ NO_COLOR and --no-color on a real pty; a closed stdout never shows a traceback."
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pty
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import psutil
 import pytest
 from conftest import ROOT, finish, wait_for
 
@@ -66,7 +69,7 @@ def test_graph_in_every_format_prints_no_escape(zmqrun):
         assert_clean(result.stdout)
 
 
-def test_free_prints_no_escape_from_another_process_command_line(zmqrun):
+def test_free_and_check_print_no_escape_from_another_process_command_line(zmqrun):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -77,6 +80,13 @@ def test_free_prints_no_escape_from_another_process_command_line(zmqrun):
         result = zmqrun.run("free", str(port))
         assert f"pid {holder.pid}" in result.stdout and "left alone" in result.stdout
         assert_clean(result.stdout + result.stderr)
+        # check (and a run) name the holder of a fixed port, command line included
+        path = zmqrun.write(f"nodes:\n  a:\n    run: x\n    sockets: {{s: {{type: PULL, bind: {port}}}}}\n")
+        for command in (("check", str(path)), (str(path),)):
+            result = zmqrun.run(*command)
+            assert result.returncode == 2 and f"already in use by pid {holder.pid}" in result.stderr, result.stderr
+            assert "evil\\nerror: forged" in result.stderr
+            assert_clean(result.stdout + result.stderr)
     finally:
         holder.kill()
         holder.wait()
@@ -143,6 +153,28 @@ def test_on_a_pty_there_is_colour_and_no_color_turns_all_of_it_off(tmp_path):
         plain = _on_a_pty(args, env, str(tmp_path))
         assert "pipeline" in plain or "sink" in plain
         assert "\x1b" not in plain, (args, plain[:300])
+    for args in COMMANDS:  # --no-color is taken by every command, not refused as unknown
+        plain = _on_a_pty([*args, "--no-color"], env, str(tmp_path))
+        assert "\x1b" not in plain and "unrecognized arguments" not in plain, (args, plain[:300])
+
+
+def test_every_command_takes_no_color():
+    import argparse
+
+    from orchestrator.commands.parser import build_parser
+
+    def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not nested:
+            yield path, parser
+        for action in nested:
+            for name, child in action.choices.items():
+                yield from leaves(child, (*path, name))
+
+    found = dict(leaves(build_parser()))
+    assert len(found) >= 18 and ("export", "compose") in found  # every command and export engine
+    for path, parser in found.items():
+        assert "--no-color" in parser._option_string_actions, path
 
 
 def test_check_piped_prints_the_whole_plan(zmqrun):
@@ -206,6 +238,10 @@ def test_every_subcommand_with_its_stdout_closed_outright_prints_no_traceback(ar
 @pytest.mark.parametrize("args, env, message", [
     (["--log-dir", "/proc/no-such-dir", PIPELINE], {}, "--log-dir /proc/no-such-dir: No such file or directory"),
     ([PIPELINE], {"TMPDIR": "/no-such-dir"}, "cannot make the run directory /no-such-dir/zmqrun-"),
+    (["export", "compose", PIPELINE, "--image", "x", "-o", "/no-such-dir/c.yaml"], {}, "zmqrun: /no-such-dir/c.yaml: No such file or directory"),
+    (["export", "kubernetes", PIPELINE, "--image", "x", "-o", "/dev/null"], {}, "zmqrun: /dev/null: File exists"),
+    (["examples", "--copy", "/dev/null"], {}, "zmqrun: /dev/null/topologies: Not a directory"),
+    (["test", "--junit", "/no-such-dir/j.xml", str(ROOT / "topologies" / "pair.yaml")], {}, "zmqrun: /no-such-dir/j.xml: No such file or directory"),
 ])  # fmt: skip
 def test_environment_problems_are_one_clear_line_not_a_traceback(zmqrun, args, env, message):
     result = zmqrun.run(*args, env=env)
@@ -237,3 +273,125 @@ def test_export_prints_no_raw_control_and_no_forged_yaml(zmqrun, engine):
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert not any(str(d.get("kind", "")).startswith("Forged") for d in docs)  # no document forged by the name
     assert EVIL in json.dumps(docs, ensure_ascii=False) or json.dumps(EVIL)[1:-1] in json.dumps(docs)
+
+
+_RUNS = itertools.count()
+
+
+def _live_evil_run(zmqrun) -> tuple[subprocess.Popen[str], str]:
+    """A live run whose topology name, description and command line carry EVIL; ready."""
+    run_id = f"zr-evil-{os.getpid()}-{next(_RUNS)}"  # each test its own, even after a SIGKILLed one
+    doc = {"name": EVIL, "description": EVIL, "nodes": {
+        "a": {"run": ["python3", "-c", "import time\nprint('hi', flush=True)\ntime.sleep(600)", EVIL], "ready": "started",
+              "sockets": {"s": {"type": "PUSH", "bind": True}}},
+        "b": {"run": ["python3", "-c", "import time; time.sleep(600)"], "sockets": {"i": {"type": "PULL", "connect": "a.s"}}},
+    }}  # fmt: skip
+    proc = zmqrun.start("--run-id", run_id, str(zmqrun.write(json.dumps(doc))))
+
+    def ready() -> bool:
+        result = zmqrun.run("ps", run_id, "--json")
+        return result.returncode == 0 and json.loads(result.stdout)["run"]["running"] == 2
+
+    wait_for(ready, timeout=30, interval=0.2)
+    return proc, run_id
+
+
+def test_control_commands_print_no_escape_from_a_live_runs_topology(zmqrun):
+    proc, run_id = _live_evil_run(zmqrun)
+    for args in (["ls"], ["ls", "--json"], ["ps", run_id], ["ps", run_id, "--edges"], ["ps", run_id, "--json"],
+                 ["ps", run_id, "--edges", "--json"], ["logs", run_id], ["logs", run_id, "--json"],
+                 ["restart", run_id, "b"], ["stop", run_id, "b", "--json"], ["start", run_id, "b"]):  # fmt: skip
+        result = zmqrun.run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert_clean(result.stdout + result.stderr)
+        if args[0] == "ps" and "--json" not in args:
+            assert result.stdout.startswith(f"run {run_id}: evil\\nerror: forged ("), result.stdout
+    web = zmqrun.start("web", run_id)
+    assert web.stdout is not None
+    url_line = web.stdout.readline()
+    assert url_line.startswith(f"zmqrun web: run {run_id} (evil\\nerror: forged) at http://127.0.0.1:"), url_line
+    assert_clean(url_line)
+    web.terminate()
+    shown = json.loads(zmqrun.run("ps", run_id, "--json").stdout)["run"]["name"]
+    assert shown == "evil\nerror: forged"  # the data survives, the control does not
+    proc.send_signal(signal.SIGINT)
+    finish(proc, 30)
+
+
+def test_the_control_and_comfort_commands_on_a_pty_obey_no_color_and_the_flag(zmqrun, tmp_path):
+    proc, run_id = _live_evil_run(zmqrun)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    for args in (["ls"], ["ps", run_id], ["ps", run_id, "--edges"], ["logs", run_id]):
+        assert "\x1b[" in _on_a_pty(args, env, str(tmp_path)), args  # bold headers, coloured labels: a terminal
+        for plain in (_on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path)), _on_a_pty([*args, "--no-color"], env, str(tmp_path))):
+            assert "INSTANCE" in plain or "RUN" in plain or "EDGE" in plain or "a.1" in plain, plain
+            assert "\x1b" not in plain, (args, plain[:300])
+    for args in (["restart", run_id, "b"], ["stop", run_id, "b"], ["start", run_id, "b"], ["config", PIPELINE],
+                 ["examples"], ["examples", "pipeline"], ["export", "compose", PIPELINE, "--image", "x"], ["completion", "bash"]):  # fmt: skip
+        for plain in (_on_a_pty(args, {**env, "NO_COLOR": "1"}, str(tmp_path)), _on_a_pty([*args, "--no-color"], env, str(tmp_path))):
+            assert plain.strip() and "\x1b" not in plain, (args, plain[:300])
+    proc.send_signal(signal.SIGINT)
+    finish(proc, 30)
+
+
+def _output_gone(args: list[str], how: str, cwd) -> subprocess.Popen[bytes]:
+    """zmqrun started with its stdout closed outright (`>&-`) or a pipe whose reader has gone (EPIPE)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    if how == "closed":
+        return subprocess.Popen(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "orchestrator", *args],
+                                stderr=subprocess.PIPE, env=env, cwd=cwd)  # fmt: skip
+    r, w = os.pipe()
+    os.close(r)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], stdout=w, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    os.close(w)
+    return proc
+
+
+@pytest.mark.parametrize("how", ["closed", "epipe"])
+def test_every_command_of_the_parser_with_its_output_gone_prints_no_traceback(zmqrun, tmp_path, how):
+    from orchestrator.commands.parser import COMMANDS
+
+    proc, run_id = _live_evil_run(zmqrun)
+    one_shot = [["config", PIPELINE], ["examples"], ["examples", "pipeline"], ["examples", "--copy", str(tmp_path / "copy")],
+                ["completion", "bash"], ["export", "compose", PIPELINE, "--image", "x"],
+                ["export", "kubernetes", PIPELINE, "--image", "x"], ["ls"], ["ls", "--json"], ["ps", run_id],
+                ["ps", run_id, "--edges"], ["ps", run_id, "--json"], ["logs", run_id], ["logs", run_id, "--json"],
+                ["restart", run_id, "b"], ["stop", run_id, "b"], ["start", run_id, "b", "--json"]]  # fmt: skip
+    # Until the run ends these follow it; with a reader gone (EPIPE) `logs -f` ends at its first line.
+    following = [["logs", "-f", run_id], ["web", run_id]]
+    covered = {a[0] for a in SUBCOMMANDS + one_shot + following} | {"run", "_complete"}
+    assert covered >= set(COMMANDS), set(COMMANDS) - covered
+    for args in one_shot:
+        _, err = finish(_output_gone(args, how, tmp_path), 60)
+        assert b"Traceback" not in err and b"Exception ignored" not in err, (args, err.decode())
+    followers = [(args, _output_gone(args, how, tmp_path)) for args in following]
+    if how == "epipe":  # both end by themselves, with the run still alive
+        for args, follower in followers:
+            _, err = finish(follower, 30)
+            assert b"Traceback" not in err and follower.returncode in (0, 1), (args, err.decode())
+    else:  # both follow into /dev/null until the run ends: wait until they do follow it
+        logs_f, web = followers[0][1], followers[1][1]
+        p = psutil.Process(logs_f.pid)
+        wait_for(lambda: (p.net_connections if hasattr(p, "net_connections") else p.connections)("unix"), timeout=30)
+        assert web.stderr is not None and b"Ctrl-C to stop" in web.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    finish(proc, 30)
+    for args, follower in followers:
+        _, err = finish(follower, 30)
+        assert b"Traceback" not in err and b"Exception ignored" not in err, (args, err.decode())
+        assert follower.returncode in (0, 1), (args, follower.returncode, err.decode())
+
+
+@pytest.mark.parametrize("args", [["schema"], ["check", PIPELINE], ["graph", "--format", "dot", PIPELINE], ["examples"],
+                                  ["--timeout", "20s", PIPELINE]], ids=lambda a: " ".join(x.rsplit("/", 1)[-1] for x in a))  # fmt: skip
+def test_a_full_disk_under_stdout_is_one_line_not_a_traceback(args, tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "orchestrator", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "NO_COLOR": "1", "TMPDIR": str(tmp)}, cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == "zmqrun: No space left on device", proc.stderr
+    assert "Traceback" not in proc.stderr
+    wait_for(lambda: list(tmp.iterdir()) == [], timeout=10)  # a run torn down all the same

@@ -104,6 +104,9 @@ def test_a_client_connection_on_the_port_is_not_a_holder():
         ("  bee:\n    run: y\n    depends_on: [be]\n", "depends on 'be', but there is no such node (did you mean 'bee'?)"),
         ("  b:\n    run: y\n    sockets:\n      i: {type: PULL, connect: a.outt}\n",
          "connects to a.outt, but a has no socket 'outt' (did you mean 'out'?) (it has: out)"),
+        ("  sink:\n    run: y\nexpect:\n  exit: {sinc: 0}\n", "expect.exit.sinc: no node named 'sinc' (did you mean 'sink'?)"),
+        ("  sink:\n    run: y\nexpect:\n  output: {snik: x}\n", "expect.output.snik: no node named 'snik' (did you mean 'sink'?)"),
+        ("  sink:\n    run: y\nexpect:\n  absent: {snik: x}\n", "expect.absent.snik: no node named 'snik' (did you mean 'sink'?)"),
     ],
 )  # fmt: skip
 def test_a_mistyped_node_name_gets_a_did_you_mean(extra, expected):
@@ -124,3 +127,11 @@ def test_an_ipc_path_longer_than_sun_path_is_refused_with_socket_and_length():
     found = problems_of(text)
     assert any("b.inp: the ipc path is 108 bytes; the kernel allows at most 107" in p for p in found), found
     assert problems_of(text.replace("p" * 103, "p" * 102)) == []
+
+
+def test_exit_code_from_and_examples_get_a_did_you_mean_too(zmqrun):
+    path = zmqrun.write("nodes:\n  sink:\n    run: python3 -c pass\n")
+    result = zmqrun.run("--exit-code-from", "snik", str(path))
+    assert result.returncode == 2 and "--exit-code-from: no node named 'snik' (did you mean 'sink'?)" in result.stderr
+    result = zmqrun.run("examples", "pipline")
+    assert result.returncode == 1 and "no example named 'pipline' (did you mean 'pipeline'?)" in result.stderr

@@ -9,6 +9,7 @@ import yaml
 
 from orchestrator.errors import TopologyError
 from orchestrator.topology.interpolate import REDACTED, SECRET_NAME, hide
+from orchestrator.topology.loader import make_dumper
 from orchestrator.topology.parse import parse
 from orchestrator.topology.source import read
 from orchestrator.topology.validate import check
@@ -51,7 +52,8 @@ def resolved(file: str, env_files: Sequence[str] = ()) -> str:
     if problems:
         raise TopologyError(problems)
     data = _escape(redact(source.doc.data, source.secrets))
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    dumper = make_dumper(yaml.SafeDumper)  # what it prints reads back the same: "1e3" stays a string
+    text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=120)
     if has_control(text):  # YAML escapes ESC and the like, but writes bidi overrides raw unless ASCII-only
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=120)
+        text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=False, width=120)
     return text

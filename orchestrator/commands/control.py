@@ -12,28 +12,30 @@ from typing import Any
 from orchestrator.control.client import ControlClient, ControlError, Instance
 from orchestrator.errors import ExitStatus
 from orchestrator.run.runs import RunError, RunInfo, alive_runs, resolve
-from orchestrator.view.printer import Printer, sanitize, use_color
+from orchestrator.view.printer import Printer, use_color
+from orchestrator.view.text import count, one_line, sanitize_data
 from orchestrator.writes import write_stdout
 
 
 def _dump(obj: Any) -> None:
-    write_stdout(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+    write_stdout(json.dumps(sanitize_data(obj), ensure_ascii=False, indent=2) + "\n")
 
 
-def _table(headers: Sequence[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
+def _table(headers: Sequence[str], rows: list[list[str]], color: bool | None) -> None:
     from rich.table import Table
     from rich.text import Text
+
+    from orchestrator.view.console import console
 
     table = Table(box=None, pad_edge=False, show_edge=False)
     for h in headers:
         table.add_column(h)
     for row in rows:
-        table.add_row(*(Text(sanitize(cell)) for cell in row))  # run and node names come from files
+        table.add_row(*(Text(one_line(cell)) for cell in row))  # run and node names come from files
     # On a terminal, columns fold to its width; into a pipe or file, every row stays one line
-    # (a script's grep or cut must not see a cell folded onto the next line).
-    width = None if sys.stdout.isatty() else 100_000
-    Console(highlight=False, soft_wrap=True, width=width).print(table)
+    # (a script's grep or cut must not see a cell folded onto the next line). Bold headers only
+    # when colour is wanted: NO_COLOR and --no-color hold here as for every command.
+    console(color).print(table)
 
 
 def duration(seconds: float | None) -> str:
@@ -43,7 +45,7 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{seconds:.1f}s"
 
 
-def ls(as_json: bool) -> int:
+def ls(as_json: bool, color: bool | None = None) -> int:
     found = []
     for run in alive_runs():
         try:
@@ -60,7 +62,7 @@ def ls(as_json: bool) -> int:
     else:
         _table(["RUN", "TOPOLOGY", "PID", "UPTIME", "INSTANCES", "FILE"],
                [[r["run_id"], r["name"], str(r["pid"]), duration(r["uptime"]),
-                 "?" if r["total"] is None else f"{r['running']}/{r['total']}", r["topology"]] for r in found])  # fmt: skip
+                 "?" if r["total"] is None else f"{r['running']}/{r['total']}", r["topology"]] for r in found], color)  # fmt: skip
     return ExitStatus.OK
 
 
@@ -68,22 +70,22 @@ def _memory(rss: int | None) -> str:
     return "-" if rss is None else f"{rss / (1 << 20):.1f} MiB"
 
 
-def ps(ref: str | None, as_json: bool, edges: bool = False) -> int:
+def ps(ref: str | None, as_json: bool, edges: bool = False, color: bool | None = None) -> int:
     if edges:
-        return ps_edges(ref, as_json)
+        return ps_edges(ref, as_json, color)
     status = ControlClient(resolve(ref)).ps()
     if as_json:
         _dump({"run": status.run, "instances": [i._asdict() for i in status.instances.values()]})
         return ExitStatus.OK
-    print(f"run {status.run['run_id']}: {status.run['name']} ({status.run['running']}/{status.run['total']} running)")
+    print(f"run {status.run['run_id']}: {one_line(status.run['name'])} ({status.run['running']}/{status.run['total']} running)")
     _table(["INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEMORY", "PORTS"],
            [[i.label, i.state, str(i.pid or "-"), duration(i.uptime), str(i.restarts), i.last_exit or "-",
              "-" if i.cpu_seconds is None else f"{i.cpu_seconds:.2f}s", _memory(i.memory_rss),
-             " ".join(i.ports) or "-"] for i in status.instances.values()])  # fmt: skip
+             " ".join(i.ports) or "-"] for i in status.instances.values()], color)  # fmt: skip
     return ExitStatus.OK
 
 
-def ps_edges(ref: str | None, as_json: bool) -> int:
+def ps_edges(ref: str | None, as_json: bool, color: bool | None = None) -> int:
     from orchestrator.edges.report import rate, state_text, types_text
 
     found = ControlClient(resolve(ref)).edges()
@@ -92,12 +94,12 @@ def ps_edges(ref: str | None, as_json: bool) -> int:
         _dump({"run": found.run, "watched": found.watched, "interval": found.interval, "edges": rows})
         return ExitStatus.OK
     watched = f"sampled every {found.interval:g}s" if found.watched else "edges not watched (--edge-interval 0)"
-    print(f"run {found.run['run_id']}: {found.run['name']} ({len(rows)} edges, {watched})")
+    print(f"run {found.run['run_id']}: {one_line(found.run['name'])} ({count(len(rows), 'edge')}, {watched})")
     now = time.time()
     _table(["EDGE", "TYPES", "ENDPOINT", "STATE", "RATE ->", "<-"],
            [[f"{r['from']} -> {r['to']}", types_text(r), r["endpoint"],
              state_text({**r, "for": None if r["since"] is None else max(0.0, now - r["since"])}),
-             rate(r["rate_forward"]), rate(r["rate_back"])] for r in rows])  # fmt: skip
+             rate(r["rate_forward"]), rate(r["rate_back"])] for r in rows], color)  # fmt: skip
     return ExitStatus.OK
 
 
@@ -129,6 +131,8 @@ def logs(words: Sequence[str], follow: bool, tail: int | None, since: float | No
             if printer is None:
                 printer = _printer(client, color)
             printer.lines(item.label, [item.line])
+            if printer.broken:
+                return ExitStatus.OK  # `logs -f | head -1`: the reader is gone, so is the point of following
     except KeyboardInterrupt:
         return ExitStatus.OK  # Ctrl-C ends `logs -f`, not the run
     except BrokenPipeError:

@@ -23,7 +23,9 @@ def names() -> list[str]:
 def text(name: str) -> str:
     name = name.removesuffix(".yaml")
     if name not in names():
-        raise ZmqrunError(f"no example named {name!r}; `zmqrun examples` lists them")
+        from orchestrator.topology.reader import did_you_mean
+
+        raise ZmqrunError(f"no example named {name!r}{did_you_mean(name, names())}; `zmqrun examples` lists them")
     return (_root() / f"{name}.yaml").read_text(encoding="utf-8")
 
 

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _env_flag(graph)
     sub.add_parser("schema", help="print the JSON Schema of topology files (for editors)")
     free = sub.add_parser("free", help="who holds these ports; stop only what zmqrun started")
-    free.add_argument("ports", nargs="+", type=int, metavar="PORT")
+    free.add_argument("ports", nargs="+", type=_port, metavar="PORT")
     free.add_argument("--force", action="store_true", help="offer to stop other listeners too (asks at a terminal)")
     check = sub.add_parser("check", help="validate topologies and print the plan; runs nothing")
     check.add_argument("files", nargs="+")
@@ -101,7 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     _secrets_flag(comp, "the services' CURVE key files (the Compose file looks in ./TOPOLOGY-curve/ beside it)")
     _env_flag(comp)
     _control_commands(sub)
+    _no_color_everywhere(sub)
     return p
+
+
+def _no_color_everywhere(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`--no-color` is accepted by every command, so a habit or an alias never meets a usage
+    error; commands that never colour (schema, config, export, ...) just take it."""
+    for parser in sub.choices.values():
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _no_color_everywhere(nested[0])
+        elif "--no-color" not in parser._option_string_actions:
+            parser.add_argument("--no-color", dest="color", action="store_false", default=None,
+                                help="accepted for every command; this one never colours")  # fmt: skip
 
 
 class _Version(argparse.Action):
@@ -134,6 +147,8 @@ def _control_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     ps = sub.add_parser("ps", help="one row per instance of a live run")
     ps.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
     ps.add_argument("--edges", action="store_true", help="one row per edge instead: state and rate each way")
+    for table in (ls, ps):
+        table.add_argument("--no-color", dest="color", action="store_false", default=None, help="no bold headers")
     web = sub.add_parser("web", help="a live read-only page of a run's topology, on 127.0.0.1 with a secret URL")
     web.add_argument("run", nargs="?", metavar="RUN", help="run id (or prefix), topology file or name")
     logs = sub.add_parser("logs", help="recent output of a live run's instances, from memory")
@@ -152,6 +167,12 @@ def _control_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         cmd.add_argument("targets", nargs="*" if name == "stop" else "+", metavar="NODE[.N]")
     for cmd in (ls, ps, logs, *(sub.choices[n] for n in ("stop", "start", "restart"))):
         cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number 1-65535, got {value!r}")
+    return int(value)
 
 
 def _run_id(value: str) -> str:

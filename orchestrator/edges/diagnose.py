@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from orchestrator.edges.declared import Edge
 from orchestrator.edges.track import EdgeState
+from orchestrator.view.text import count
 
 NOT_CONNECTED_AFTER = 5.0  # seconds after both ends started before a missing connection is named
 QUIET_AFTER = 5.0  # seconds a connected subscriber may receive nothing while others do
@@ -153,6 +154,6 @@ def _slow_joiner(s: Snapshot) -> Iterator[Finding]:
             continue
         others = ", ".join(sorted(p for _, p in sent if p != peer))
         yield Finding(("slow-joiner", label, sock), "slow-joiner",
-                      f"{label}'s {kind} {sock!r} sent {top / total:.0%} of its first {total} bytes to {peer} "
+                      f"{label}'s {kind} {sock!r} sent {top / total:.0%} of its first {count(total, 'byte')} to {peer} "
                       f"({others} got almost nothing): a slow joiner; start the PULL side first (depends_on) "
                       f"or wait for every peer before sending (node.wait_for_peers({sock!r}))")  # fmt: skip

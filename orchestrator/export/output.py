@@ -7,11 +7,10 @@ from typing import Any
 
 import yaml
 
+from orchestrator.topology.loader import make_dumper
 from orchestrator.view.text import has_control, one_line
 
-
-class _Dumper(yaml.SafeDumper):
-    pass
+_Dumper: Any = make_dumper(yaml.SafeDumper)  # "1e3" stays a string for YAML 1.2 readers too
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:

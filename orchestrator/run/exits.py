@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from orchestrator.run.restart import Decision
 from orchestrator.run.state import Options, Proc, describe_end
+from orchestrator.view.text import count
 
 
 def stopped_words(p: Proc, code: int, now: float) -> str:
@@ -22,7 +23,7 @@ def record_final(p: Proc, code: int, decision: Decision) -> None:
     """An exit that is not followed by a restart: the instance has ended, failed if non-zero or given up."""
     p.state = "exited"
     p.failed = code != 0 or decision.gave_up
-    p.ended = describe_end(code, [], 0.0) + (f", gave up after {len(p.restarts)} restarts" if decision.gave_up else "")
+    p.ended = describe_end(code, [], 0.0) + (f", gave up after {count(len(p.restarts), 'restart')}" if decision.gave_up else "")
 
 
 def ends_run(

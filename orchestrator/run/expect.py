@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable
 
 from orchestrator.topology.model import Expect
+from orchestrator.view.text import count
 
 TAIL = 10
 
@@ -114,7 +115,7 @@ class Expectations:
         if self.expect.exit:
             parts.append(", ".join(f"{n} exited {'/'.join(map(str, c))}" for n, c in self.expect.exit))
         if self.output:
-            parts.append(f"{len(self.output)} output pattern{'s' if len(self.output) > 1 else ''} seen")
+            parts.append(f"{count(len(self.output), 'output pattern')} seen")
         for i, pair in enumerate(self.equal):
             parts.append(f"{pair[0][0].node} = {pair[1][0].node} = {self.captured[(i, 0)]}")
         return "; ".join(parts)

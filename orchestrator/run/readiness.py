@@ -7,6 +7,7 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 
 from orchestrator.run.state import Proc, describe_code
+from orchestrator.view.text import count
 
 
 def condition_met(procs: Sequence[Proc], cond: str) -> bool | None:
@@ -43,7 +44,7 @@ def never_met(procs: Sequence[Proc], cond: str) -> str | None:
         if cond != "process_completed_successfully" and p.code == 0:
             continue
         how = f"exited {p.code}" if p.code is not None and p.code >= 0 else _killed(p)
-        gave_up = f" (gave up after {len(p.restarts)} restarts)" if p.restarts else ""
+        gave_up = f" (gave up after {count(len(p.restarts), 'restart')})" if p.restarts else ""
         return f"{p.label} {how} {_WANTED.get(cond, 'before it was ready')}{gave_up}"
     return None
 

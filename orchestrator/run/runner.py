@@ -16,6 +16,7 @@ from orchestrator.run.rundir import make_rundir, remove_rundir
 from orchestrator.topology.model import Topology
 from orchestrator.topology.validate import load_topology
 from orchestrator.view.printer import Printer, use_color
+from orchestrator.view.text import count
 
 if TYPE_CHECKING:
     from orchestrator.run.expect import Expectations
@@ -78,7 +79,7 @@ def execute(topology: Topology, printer_out: BinaryIO, color: bool, timestamps: 
             observer = Expectations(topology.expect, timeout)
             observer.set_replicas({n.name: n.replicas for n in topology.nodes})
         n = len(plan.instances)
-        printer.note(f"run {plan.run_id}: {topology.name}, {n} process{'' if n == 1 else 'es'}")
+        printer.note(f"run {plan.run_id}: {topology.name}, {count(n, 'process', 'processes')}")
         for conflict in plan.conflicts:
             printer.note(conflict, "yellow")
         if plan.keys is not None:  # the supervisor writes the key files, once its guardian is up
@@ -143,7 +144,10 @@ def cli_duration(value: str | None, flag: str) -> float | None:
 def run_file(args: argparse.Namespace) -> int:
     topology = load_topology(args.file, holder_of=port_users_lookup(), env_files=args.env_file)
     if args.exit_code_from and topology.node(args.exit_code_from) is None:
-        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}")])
+        from orchestrator.topology.reader import did_you_mean
+
+        hint = did_you_mean(args.exit_code_from, (n.name for n in topology.nodes))
+        raise TopologyError([Problem(args.file, 0, "", f"--exit-code-from: no node named {args.exit_code_from!r}{hint}")])
     timeout = cli_duration(args.timeout, "--timeout")
     from orchestrator.run.state import Options
 

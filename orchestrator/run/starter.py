@@ -12,6 +12,7 @@ from orchestrator.run import process
 from orchestrator.run.readiness import may_start, not_ready
 from orchestrator.run.readywatch import ReadyWatch
 from orchestrator.run.state import Proc
+from orchestrator.view.text import count
 
 if TYPE_CHECKING:
     from orchestrator.run.supervisor import Supervisor
@@ -84,7 +85,7 @@ class Starter:
         self.eligible()
         if not self.all_ready and all(q.state == "ready" for q in sup.procs):
             self.all_ready = True  # said once: a restart later does not make it news again
-            sup.out.note(f"all {len(sup.procs)} processes ready ({sup.clock() - self.began:.2f}s)", "green")
+            sup.out.note(f"{'all ' if len(sup.procs) > 1 else ''}{count(len(sup.procs), 'process', 'processes')} ready ({sup.clock() - self.began:.2f}s)", "green")
 
     def tick(self, now: float) -> None:
         """Readiness learnt from the ports and the edges, readiness timeouts, restarts whose backoff is over."""

@@ -14,6 +14,9 @@ INCLUDED_KEYS = {"include", "nodes", "name", "description"}
 
 Loader = Callable[[str], Document]  # reads and interpolates one file
 
+# A topology file is untrusted: a chain of includes thousands deep would exhaust Python's stack.
+MAX_DEPTH = 32
+
 
 def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = (), seen: set[str] | None = None
                    ) -> list[Problem]:  # fmt: skip
@@ -47,6 +50,9 @@ def merge_includes(doc: Document, load: Loader, stack: tuple[str, ...] = (), see
             continue
         if real in seen:
             continue
+        if len(stack) > MAX_DEPTH:
+            problems.append(doc.problem(("include", i), f"includes nested too deeply (more than {MAX_DEPTH} files deep)"))
+            break
         seen.add(real)
         try:
             sub = load(path)

@@ -21,21 +21,45 @@ Path_ = tuple[str | int, ...]
 # meant a decimal number or a string, and only they know which.
 _AMBIGUOUS_TAG = "tag:zmqrun,2026:ambiguous-number"
 _AMBIGUOUS = re.compile(r"^[-+]?(?:0[0-9_]+(?:\.[0-9_]*)?|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
+# The rest of YAML 1.2's core schema for numbers: decimal, 0o octal and 0x hex integers; floats
+# with an optional exponent, .inf and .nan. YAML 1.1's binary (`0b11`) and digit groups (`1_000`)
+# are not numbers in 1.2: they stay strings, and a field that wants a number says so.
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_DROPPED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    return int(loader.construct_scalar(node), 0)  # decimal, 0o or 0x: the ambiguous shapes never get here
 
 
 def make_loader(base: type[Any]) -> type[Any]:
-    """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans, so `restart: no`
-    stays the string "no", and ambiguous YAML 1.1 numbers tagged for refusal."""
+    """`base` (SafeLoader or LibYAML's CSafeLoader) with YAML 1.2 booleans and numbers, so
+    `restart: no` stays the string "no", and ambiguous YAML 1.1 numbers tagged for refusal."""
     loader: type[Any] = type("_Loader", (base,), {})
     loader.yaml_implicit_resolvers = {
-        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        key: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))  # fmt: skip
+    loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+    loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
     for first in "-+0123456789":
         loader.yaml_implicit_resolvers.setdefault(first, []).insert(0, (_AMBIGUOUS_TAG, _AMBIGUOUS))
+    loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     return loader
+
+
+def make_dumper(base: type[Any]) -> type[Any]:
+    """`base` (a SafeDumper) that quotes every string that YAML 1.1 or zmqrun's loader would read
+    as something else: `"1e3"`, `"0o17"` and `"-.5"` are plain strings to YAML 1.1, so PyYAML
+    writes them bare, and zmqrun (or a YAML 1.2 reader such as Compose's) would read a number back."""
+    dumper: type[Any] = type("_Dumper", (base,), {})
+    dumper.yaml_implicit_resolvers = {key: list(rs) for key, rs in base.yaml_implicit_resolvers.items()}
+    for key, resolvers in make_loader(yaml.SafeLoader).yaml_implicit_resolvers.items():
+        dumper.yaml_implicit_resolvers.setdefault(key, []).extend(resolvers)
+    return dumper
 
 
 # LibYAML's parser when PyYAML was built with it: it keeps every node's line (the marks) and
@@ -240,6 +264,8 @@ def load_file(path: str | os.PathLike[str]) -> Document:
             raise TopologyError([Problem(path, 0, "", f"file is larger than {MAX_BYTES // 1024} KiB")])
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
+    except IsADirectoryError:
+        raise TopologyError([Problem(path, 0, "", "is a folder, not a topology file (`zmqrun test FOLDER` runs each one in it)")]) from None
     except OSError as exc:
         raise TopologyError([Problem(path, 0, "", f"cannot read: {exc.strerror}")]) from None
     try:

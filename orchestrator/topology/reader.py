@@ -4,6 +4,7 @@ instead of raising, durations, and "did you mean" for a mistyped key."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.errors import Problem
@@ -46,9 +47,7 @@ class Reader:
             return {}
         for key in value:
             if key not in keys and not (path == () and key.startswith("x-")):
-                hint = closest(key, keys)
-                self.bad(path + (key,), f"unknown key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-                         + f"; allowed: {', '.join(sorted(keys))}")  # fmt: skip
+                self.bad(path + (key,), f"unknown key {key!r}" + did_you_mean(key, keys) + f"; allowed: {', '.join(sorted(keys))}")
         return value
 
     def typed(self, value: Any, path: Path_, kind: type | tuple[type, ...], what: str) -> Any:
@@ -71,6 +70,12 @@ class Reader:
             return list(value)
         self.bad(path, f"expected a string or a list of strings, got {type_name(value)}")
         return []
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """` (did you mean 'sink'?)` for a mistyped key, node or socket name, or nothing."""
+    hint = closest(name, set(names))
+    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def closest(key: str, keys: set[str]) -> str | None:

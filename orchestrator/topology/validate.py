@@ -10,6 +10,7 @@ from orchestrator.errors import Problem, TopologyError
 from orchestrator.run.ports import Holder, ephemeral_range
 from orchestrator.topology.loader import Document, Path_
 from orchestrator.topology.model import Node, Socket, Topology, compatible
+from orchestrator.topology.reader import did_you_mean
 
 SUN_PATH_MAX = 107  # bytes of an AF_UNIX socket path on Linux (sun_path is 108, NUL included)
 
@@ -80,13 +81,13 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                 peer = topology.node(node_name)
                 if peer is None:
                     bad(spath + ("connect",), f"connects to {target}, but there is no node {node_name!r}"
-                        + _did_you_mean(node_name, {n.name for n in topology.nodes}))  # fmt: skip
+                        + did_you_mean(node_name, {n.name for n in topology.nodes}))  # fmt: skip
                     continue
                 peer_sock = peer.socket(sock_name)
                 if peer_sock is None:
                     names = ", ".join(s.name for s in peer.sockets) or "none"
                     bad(spath + ("connect",), f"connects to {target}, but {node_name} has no socket {sock_name!r}"
-                        + _did_you_mean(sock_name, {s.name for s in peer.sockets}) + f" (it has: {names})")  # fmt: skip
+                        + did_you_mean(sock_name, {s.name for s in peer.sockets}) + f" (it has: {names})")  # fmt: skip
                 elif not peer_sock.bind:
                     bad(spath + ("connect",), f"connects to {target}, which connects too; one side of an edge must bind")
                 elif not compatible(sock.type, peer_sock.type):
@@ -94,7 +95,7 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
                         "libzmq would drop every message silently")  # fmt: skip
         for dep, _cond in node.depends_on:
             if topology.node(dep) is None:
-                bad(base + ("depends_on",), f"depends on {dep!r}, but there is no such node" + _did_you_mean(dep, {n.name for n in topology.nodes}))
+                bad(base + ("depends_on",), f"depends on {dep!r}, but there is no such node" + did_you_mean(dep, {n.name for n in topology.nodes}))
             elif dep == node.name:
                 bad(base + ("depends_on",), "a node cannot depend on itself")
         _check_placeholders(node, bad)
@@ -103,15 +104,15 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
         e = topology.expect
         for node_name, _ in e.exit:
             if node_name not in node_names:
-                bad(("expect", "exit", node_name), f"no node named {node_name!r}")
+                bad(("expect", "exit", node_name), f"no node named {node_name!r}" + did_you_mean(node_name, node_names))
         for kind, caps in (("output", e.output), ("absent", e.absent)):
             for cap in caps:
                 if cap.node not in node_names:
-                    bad(("expect", kind, cap.node), f"no node named {cap.node!r}")
+                    bad(("expect", kind, cap.node), f"no node named {cap.node!r}" + did_you_mean(cap.node, node_names))
         for i, pair in enumerate(e.equal):
             for cap in pair:
                 if cap.node not in node_names:
-                    bad(("expect", "equal", i, cap.node), f"no node named {cap.node!r}")
+                    bad(("expect", "equal", i, cap.node), f"no node named {cap.node!r}" + did_you_mean(cap.node, node_names))
     from orchestrator.security.policy import problems as security_problems
 
     for path, message in security_problems(topology):
@@ -141,11 +142,6 @@ def check(topology: Topology, doc: Document, holder_of: Callable[[int], list[Hol
     return problems
 
 
-def _did_you_mean(name: str, names: set[str]) -> str:
-    from orchestrator.topology.reader import closest
-
-    hint = closest(name, names)
-    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def _check_placeholders(node: Node, bad: Callable[[Path_, str], None]) -> None:

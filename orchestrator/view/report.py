@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TextIO
 
 from orchestrator.run.plan import Plan
-from orchestrator.view.text import one_line
+from orchestrator.view.text import count, one_line
 
 if TYPE_CHECKING:
     from orchestrator.run.state import Outcome
@@ -61,14 +61,14 @@ def security_summary(plan: Plan, made: str = "made for this run") -> str:
     """How much of the plan CURVE covers; never a key."""
     links = sum(len(b.endpoints) for i in plan.instances for b in i.sockets if b.security == "curve" and not b.bind)
     pairs = len(plan.keys.pairs) if plan.keys is not None else 0
-    return (f"security: CURVE on {links} connection{'s' if links != 1 else ''}, "
-            f"{pairs} key pair{'s' if pairs != 1 else ''} {made}")  # fmt: skip
+    return (f"security: CURVE on {count(links, 'connection')}, "
+            f"{count(pairs, 'key pair')} {made}")  # fmt: skip
 
 
 def print_outcome(outcome: Outcome, out: Printer) -> None:
     width = max(len(p.label) for p in outcome.procs)
     for p in outcome.procs:
-        restarts = f", {len(p.restarts)} restart{'s' if len(p.restarts) != 1 else ''}" if p.restarts else ""
+        restarts = f", {count(len(p.restarts), 'restart')}" if p.restarts else ""
         out.note(f"  {p.label.ljust(width)}  {p.ended or p.state}{restarts}", "red" if p.failed else None)
     for item in outcome.leftovers:
         out.note(f"  leftover: {item}", "bold red")

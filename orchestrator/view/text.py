@@ -5,6 +5,7 @@ as `\\n` so nobody can forge a line. Every command and output mode goes through 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Terminal control that must never pass through: CSI, OSC (title, clipboard), DCS/PM/APC
 # strings, other escapes, C0/C1 controls except tab and newline, and bidi overrides.
@@ -26,9 +27,26 @@ def sanitize(text: str) -> str:
     return _CONTROL.sub("", text) if _ANY_CONTROL.search(text) else text
 
 
+def sanitize_data(obj: Any) -> Any:
+    """JSON-ready data with sanitize() applied to every string in it, keys included: JSON escapes
+    ESC but not a bidi override, and a script's `jq -r` prints a value raw."""
+    if isinstance(obj, str):
+        return sanitize(obj)
+    if isinstance(obj, dict):
+        return {sanitize_data(k): sanitize_data(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [sanitize_data(v) for v in obj]
+    return obj
+
+
 def has_control(text: str) -> bool:
     """Whether `text` holds anything sanitize() would remove (besides tab and newline)."""
     return _ANY_CONTROL.search(text.replace("\n", "").replace("\t", "")) is not None
+
+
+def count(n: int, noun: str, nouns: str | None = None) -> str:
+    """`1 process`, `2 processes`: a number with its noun in the right number."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def one_line(text: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from orchestrator.control.client import ControlClient
 from orchestrator.errors import ExitStatus, ZmqrunError
 from orchestrator.run.runs import RunInfo, is_alive, resolve
+from orchestrator.view.text import one_line
 
 TAIL = 12  # log lines shown per instance
 FRESH = 0.5  # seconds a gathered state serves every page polling it (bounds the load on the run)
@@ -120,7 +121,7 @@ def serve(ref: str | None) -> int:
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
     try:  # Ctrl-C from the moment the URL is out ends the server (status 0), as it ends `logs -f`
-        print(f"zmqrun web: run {run.run_id} ({run.name}) at {url}", flush=True)
+        print(f"zmqrun web: run {run.run_id} ({one_line(run.name)}) at {url}", flush=True)
         print("read-only; the token in the URL is the only key to it. Ctrl-C to stop.", file=sys.stderr, flush=True)
         while is_alive(run.rundir):
             time.sleep(0.5)
