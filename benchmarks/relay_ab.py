@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MODES = ("line", "full", "unbuffered")
 
 
 def main() -> int:
@@ -33,14 +34,14 @@ def main() -> int:
     args = ap.parse_args()
     builds = {"before": args.before, "after": args.after}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # only `buffering` decides
-    times: dict[tuple[str, str], list[float]] = {(b, m): [] for b in builds for m in ("line", "full")}
+    times: dict[tuple[str, str], list[float]] = {(b, m): [] for b in builds for m in MODES}
     with tempfile.TemporaryDirectory() as work:
         talk = [sys.executable, str(HERE / "talker.py")]
-        for mode in ("line", "full"):
+        for mode in MODES:
             Path(work, f"{mode}.yaml").write_text(f"buffering: {mode}\nnodes:\n" + "".join(
                 f"  t{i}:\n    run: {json.dumps(talk + [f't{i}', str(args.lines)])}\n" for i in range(args.nodes)))  # fmt: skip
         for rep in range(args.reps):
-            for mode in ("line", "full"):
+            for mode in MODES:
                 order = list(builds.items())
                 for name, python in order if rep % 2 == 0 else order[::-1]:
                     start = time.monotonic()
@@ -48,12 +49,12 @@ def main() -> int:
                         subprocess.run([python, "-m", "orchestrator", "--color", f"{work}/{mode}.yaml"], stdout=out,
                                        stderr=subprocess.DEVNULL, env=env, cwd=work, check=True, timeout=600)  # fmt: skip
                     times[(name, mode)].append(time.monotonic() - start)
-    for mode in ("line", "full"):
+    for mode in MODES:
         before, after = (statistics.median(times[(b, mode)]) for b in builds)
         for name in builds:
             t = times[(name, mode)]
-            print(f"{mode:5} {name:7} median {statistics.median(t):.3f} s ({min(t):.3f}-{max(t):.3f})")
-        print(f"{mode:5} after / before: {after / before:.2f}x")
+            print(f"{mode:10} {name:7} median {statistics.median(t):.3f} s ({min(t):.3f}-{max(t):.3f})")
+        print(f"{mode:10} after / before: {after / before:.2f}x")
     return 0
 
 
