@@ -77,7 +77,9 @@ def both_up(run_id: str) -> dict | None:
     """The edges, once both are up and quiet: no traffic yet, and past the handshake (a sample
     may catch its bytes under way, a rate for one interval)."""
     found = edges_json(run_id)
-    return found if [e["state"] for e in found["edges"]] == ["up", "up"] and found["edges"][0]["rate_forward"] == 0.0 else None
+    tcp = found["edges"][0]
+    quiet = tcp["rate_forward"] == 0.0 and tcp["rate_back"] == 0.0  # both ways: the handshake goes both ways
+    return found if [e["state"] for e in found["edges"]] == ["up", "up"] and quiet else None
 
 
 def readme_block() -> str:
