@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import wait_for
@@ -161,13 +162,11 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("transport", ["tcp", "ipc"])
-def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport):
-    from orchestrator.run.ports import PortAllocator as Ports
-
-    endpoint = f"tcp://127.0.0.1:{Ports(20000, 29999).take()}" if transport == "tcp" else f"ipc://{tmp_path}/e"
-    edge = Edge("pull.1", "in", "PULL", endpoint, "push.1", "out", "PUSH")
-    procs = []
+@pytest.fixture
+def start() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Starts PROGRAM with the given arguments once it says it is up; kills every one it started
+    (by its pid) at the end of the test."""
+    procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> subprocess.Popen[str]:
         p = subprocess.Popen([sys.executable, "-c", PROGRAM, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -175,52 +174,51 @@ def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport)
         assert p.stdout is not None and p.stdout.readline() == "up\n"
         return p
 
-    try:
-        pusher = start("PUSH", endpoint, "bind")
-        view = KernelView((edge,))
-        [obs] = view.sample({"push.1": pusher.pid}, eager=True)
-        assert not obs.connected
-        puller = start("PULL", endpoint, "connect")
-        pids = {"push.1": pusher.pid, "pull.1": puller.pid}
-        obs = wait_for(lambda: (o := view.sample(pids, eager=True)[0]).connected and o, 10)
-        assert obs.conn
-        if transport == "tcp":
-            before = obs.to_connecter
-            assert pusher.stdin is not None and puller.stdin is not None
-            for _ in range(5):
-                pusher.stdin.write("go\n")
-                pusher.stdin.flush()
-                puller.stdin.write("go\n")
-                puller.stdin.flush()
-            wait_for(lambda: view.sample(pids, eager=True)[0].to_connecter >= before + 5000, 10)
-        puller.kill()
-        puller.wait()
-        wait_for(lambda: not view.sample(pids, eager=True)[0].connected, 10)
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
 
 
-def test_kernel_follows_an_edge_that_reconnects_from_a_new_process(tmp_path):
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_kernel_sees_an_edge_of_programs_without_the_helper(tmp_path, transport, start):
+    from orchestrator.run.ports import PortAllocator as Ports
+
+    endpoint = f"tcp://127.0.0.1:{Ports(20000, 29999).take()}" if transport == "tcp" else f"ipc://{tmp_path}/e"
+    edge = Edge("pull.1", "in", "PULL", endpoint, "push.1", "out", "PUSH")
+    pusher = start("PUSH", endpoint, "bind")
+    view = KernelView((edge,))
+    [obs] = view.sample({"push.1": pusher.pid}, eager=True)
+    assert not obs.connected
+    puller = start("PULL", endpoint, "connect")
+    pids = {"push.1": pusher.pid, "pull.1": puller.pid}
+    obs = wait_for(lambda: (o := view.sample(pids, eager=True)[0]).connected and o, 10)
+    assert obs.conn
+    if transport == "tcp":
+        before = obs.to_connecter
+        assert pusher.stdin is not None and puller.stdin is not None
+        for _ in range(5):
+            pusher.stdin.write("go\n")
+            pusher.stdin.flush()
+            puller.stdin.write("go\n")
+            puller.stdin.flush()
+        wait_for(lambda: view.sample(pids, eager=True)[0].to_connecter >= before + 5000, 10)
+    puller.kill()
+    puller.wait()
+    wait_for(lambda: not view.sample(pids, eager=True)[0].connected, 10)
+
+
+def test_kernel_follows_an_edge_that_reconnects_from_a_new_process(tmp_path, start):
     """The connecter restarts (a new process, a new socket, the same edge): once the walk has found
     the new connection, the exact lookups of later samples must follow it, not the old socket."""
     from orchestrator.run.ports import PortAllocator as Ports
 
     endpoint = f"tcp://127.0.0.1:{Ports(20000, 29999).take()}"
     edge = Edge("pull.1", "in", "PULL", endpoint, "push.1", "out", "PUSH")
-    procs = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        p = subprocess.Popen([sys.executable, "-c", PROGRAM, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        procs.append(p)
-        assert p.stdout is not None and p.stdout.readline() == "up\n"
-        return p
-
+    pusher = start("PUSH", endpoint, "bind")
+    first = start("PULL", endpoint, "connect")
+    view = KernelView((edge,))
     try:
-        pusher = start("PUSH", endpoint, "bind")
-        first = start("PULL", endpoint, "connect")
-        view = KernelView((edge,))
         old = wait_for(lambda: (o := view.sample({"push.1": pusher.pid, "pull.1": first.pid}, 0.0, True)[0]).connected and o, 10)
         first.kill()
         first.wait()
@@ -232,9 +230,6 @@ def test_kernel_follows_an_edge_that_reconnects_from_a_new_process(tmp_path):
         # 201: long after the change, before the next walk is due: only the lookups can see it.
         assert [view.sample(pids, 201.0 + i / 10)[0].conn for i in range(3)] == [new.conn] * 3
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
         view.close()
 
 
