@@ -50,9 +50,9 @@ class Node:
         self._sockets: dict[str, zmq.Socket[bytes]] = {}
         self._guard: Guard | None = None
         self.stopping = False
-        self._in_poll = False
-        self._closing = False
-        self._busy = 0  # inside the helper's own set-up, which a stop signal must not cut short
+        # >0 while a stop signal must only mark the stop, not raise Stopped: in a poll (which the
+        # wake-up pipe ends), in the helper's own set-up of a socket, and from close() on.
+        self._shielded = 0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -72,11 +72,11 @@ class Node:
         # A stop signal while the socket is being made only marks the stop (see _on_signal):
         # Stopped raised from inside Guard or pyzmq could leave a socket that nothing closes,
         # and then close() would wait for it for ever in Context.term().
-        self._busy += 1
+        self._shielded += 1
         try:
             sock = self._open(name, self.spec[name], subscribe)
         finally:
-            self._busy -= 1
+            self._shielded -= 1
         if self.stopping:
             raise Stopped  # now that the socket is whole and close() will close it
         return sock
@@ -177,11 +177,11 @@ class Node:
         poller.register(self._wake_r, zmq.POLLIN)
         if self.stopping:
             raise Stopped
-        self._in_poll = True
+        self._shielded += 1
         try:
             events = dict(poller.poll(None if timeout is None else int(timeout * 1000)))
         finally:
-            self._in_poll = False
+            self._shielded -= 1
         if self._wake_r in events:
             self._drain_wake()
         if self.stopping:
@@ -226,7 +226,7 @@ class Node:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
-        if not self._in_poll and not self._closing and not self._busy:
+        if not self._shielded:
             # Blocked in a plain sock.recv() or time.sleep(): end it there, as Ctrl-C would.
             raise Stopped
 
@@ -238,7 +238,7 @@ class Node:
             pass
 
     def close(self) -> None:
-        self._closing = True
+        self._shielded += 1  # for good: nothing may cut the clean-up short
         if self._guard is not None:
             for sock in self._sockets.values():
                 sock.disable_monitor()
